@@ -1,0 +1,54 @@
+//! Reading and validating the files an audit consumes: npy, npz, safetensors, csv, model
+//! bundles, labels files and sample sets. Every error names the file and the array (or
+//! tensor) and says what is wrong. The formats are documented in `docs/formats.md`.
+
+mod sample_set;
+
+pub use sample_set::{SampleSet, load_sample_set};
+
+use std::path::PathBuf;
+
+/// Errors raised while reading evidence from files. Every variant carries the file, and the
+/// array or tensor where one is involved.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IoError {
+    /// The file or directory could not be opened or read.
+    #[error("{path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a valid file of its format (truncated, corrupt header, ...).
+    #[error("{path}: {message}")]
+    Format { path: PathBuf, message: String },
+    /// An array in the file is readable but its content is invalid (NaN, wrong shape, ...).
+    #[error("{path}: array `{array}`: {message}")]
+    Invalid {
+        path: PathBuf,
+        array: String,
+        message: String,
+    },
+}
+
+impl IoError {
+    pub(crate) fn format(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        IoError::Format {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn invalid(
+        path: impl Into<PathBuf>,
+        array: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        IoError::Invalid {
+            path: path.into(),
+            array: array.into(),
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Sample sets: one side of a repeated-sampling experiment, `[n_trials, d]`.
+
+use std::path::{Path, PathBuf};
+
+use ndarray::Array2;
+use ndarray_npy::{ReadNpyError, ReadNpyExt};
+
+use super::IoError;
+
+/// One side of a repeated-sampling experiment: `n_trials` rows of `d` statistics each
+/// (`d = 1` scalar statistic, `d` = forget examples, or `d` = parameter count).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleSet {
+    /// Where the samples came from (for messages and provenance).
+    pub source: PathBuf,
+    /// `[n_trials, d]`, every value finite.
+    pub values: Array2<f64>,
+}
+
+impl SampleSet {
+    /// Number of trials (rows).
+    pub fn n_trials(&self) -> usize {
+        self.values.nrows()
+    }
+    /// Dimension of one sample (columns).
+    pub fn dim(&self) -> usize {
+        self.values.ncols()
+    }
+}
+
+/// Loads a sample set from an `.npy` file of shape `[n_trials, d]` (or `[n_trials]`, read as
+/// `d = 1`), or from a directory of per-trial `.npy` files of shape `[d]` read in file-name
+/// order. Values must be finite.
+pub fn load_sample_set(path: &Path) -> Result<SampleSet, IoError> {
+    let values = if path.is_dir() {
+        load_directory(path)?
+    } else {
+        let array = read_f64_npy(path)?;
+        match array.ndim() {
+            1 => {
+                let n = array.len();
+                array
+                    .into_shape_with_order((n, 1))
+                    .map_err(|e| IoError::format(path, e.to_string()))?
+            }
+            2 => array
+                .into_dimensionality()
+                .map_err(|e| IoError::format(path, e.to_string()))?,
+            k => {
+                return Err(IoError::invalid(
+                    path,
+                    "samples",
+                    format!("expected shape [n_trials, d], found {k} dimensions"),
+                ));
+            }
+        }
+    };
+    if values.nrows() == 0 || values.ncols() == 0 {
+        return Err(IoError::invalid(
+            path,
+            "samples",
+            format!("empty sample set (shape {:?})", values.shape()),
+        ));
+    }
+    if let Some((index, value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        let (row, col) = (index / values.ncols(), index % values.ncols());
+        return Err(IoError::invalid(
+            path,
+            "samples",
+            format!("non-finite value {value} at trial {row}, column {col}"),
+        ));
+    }
+    Ok(SampleSet {
+        source: path.to_path_buf(),
+        values,
+    })
+}
+
+fn load_directory(dir: &Path) -> Result<Array2<f64>, IoError> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|source| IoError::Open {
+            path: dir.to_path_buf(),
+            source,
+        })?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "npy"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(IoError::format(dir, "directory holds no .npy trial files"));
+    }
+    let mut rows: Vec<f64> = Vec::new();
+    let mut dim = None;
+    for file in &files {
+        let trial = read_f64_npy(file)?;
+        let flat: Vec<f64> = trial.iter().copied().collect();
+        match dim {
+            None => dim = Some(flat.len()),
+            Some(d) if d != flat.len() => {
+                return Err(IoError::invalid(
+                    file,
+                    "samples",
+                    format!("trial has {} values, earlier trials have {d}", flat.len()),
+                ));
+            }
+            Some(_) => {}
+        }
+        rows.extend(flat);
+    }
+    let d = dim.unwrap_or(0);
+    Array2::from_shape_vec((files.len(), d), rows).map_err(|e| IoError::format(dir, e.to_string()))
+}
+
+/// Reads an `.npy` array of any float or integer dtype as f64.
+fn read_f64_npy(path: &Path) -> Result<ndarray::ArrayD<f64>, IoError> {
+    let open = || {
+        std::fs::File::open(path).map_err(|source| IoError::Open {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    match ndarray::ArrayD::<f64>::read_npy(open()?) {
+        Ok(a) => return Ok(a),
+        Err(ReadNpyError::WrongDescriptor(_)) => {}
+        Err(e) => return Err(IoError::format(path, e.to_string())),
+    }
+    match ndarray::ArrayD::<f32>::read_npy(open()?) {
+        Ok(a) => return Ok(a.mapv(f64::from)),
+        Err(ReadNpyError::WrongDescriptor(_)) => {}
+        Err(e) => return Err(IoError::format(path, e.to_string())),
+    }
+    ndarray::ArrayD::<i64>::read_npy(open()?)
+        .map(|a| a.mapv(|v| v as f64))
+        .map_err(|e| IoError::format(path, format!("not a numeric .npy array: {e}")))
+}

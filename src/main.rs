@@ -1,0 +1,67 @@
+//! The `unlearn-audit` command: parses arguments, shows progress, prints reports and maps
+//! outcomes to exit codes (0 pass / consistent, 1 fail / violated, 2 usage or input error,
+//! 3 inconclusive). All analysis lives in the `unlearn_audit` library.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Audits machine-unlearning claims: metrics against a retrained reference, membership
+/// inference, empirical (ε, δ) bounds by repeated sampling, and certificates.
+#[derive(Debug, Parser)]
+#[command(name = "unlearn-audit", version, about, long_about = None)]
+struct Cli {
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long, global = true, value_name = "N")]
+    threads: Option<usize>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Distances between original, unlearned and retrained model bundles (weights and outputs).
+    Compare(cli::compare::Args),
+    /// Empirical (ε, δ) lower bound from repeated runs, and a verdict on a claim.
+    Epsilon(cli::epsilon::Args),
+    /// Theoretical (ε, δ) of certified mechanisms from their parameters.
+    Certify(cli::certify::Args),
+    /// Runs a mechanism and its retraining reference many times, in-process or externally.
+    Sample(cli::sample::Args),
+    /// Membership-inference attacks with confidence intervals.
+    Mia(cli::mia::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(threads) = cli.threads {
+        if threads == 0 {
+            eprintln!("error: --threads must be at least 1");
+            return ExitCode::from(2);
+        }
+        if let Err(e) = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global()
+        {
+            eprintln!("error: could not start {threads} threads: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    let result = match cli.command {
+        Command::Compare(args) => cli::compare::run(args),
+        Command::Epsilon(args) => cli::epsilon::run(args),
+        Command::Certify(args) => cli::certify::run(args),
+        Command::Sample(args) => cli::sample::run(args),
+        Command::Mia(args) => cli::mia::run(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
