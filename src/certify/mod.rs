@@ -14,10 +14,16 @@
 //! a number. Every returned quantity is rounded toward the certified side: σ up, ε up, δ up.
 //! The theorems, their sources and the derivations are in `docs/certificates.md`.
 
+pub mod descent_to_delete;
 pub mod finding;
 pub mod gaussian;
+pub mod guo;
+pub mod koloskova;
 pub mod normal;
+pub mod output_perturbation;
 pub mod renyi;
+pub mod sekhari;
+pub mod zhang;
 
 pub use finding::Certificate;
 

@@ -3,7 +3,7 @@
 //! `ln Φ` keeps the relative accuracy when `e^ε` is huge or the tails are tiny.
 //! See `docs/certificates.md` §1.
 
-use statrs::function::erf::erfc;
+use libm::erfc;
 
 const SQRT_2: f64 = std::f64::consts::SQRT_2;
 /// ½ ln(2π).
