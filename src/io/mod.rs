@@ -8,6 +8,7 @@
 //! matrices, masks) have fully decoding helpers ([`NpzFile::array_f64`], [`read_npy_f64`]).
 
 mod bundle;
+mod compare;
 mod npy;
 mod npz;
 mod raw;
@@ -17,6 +18,10 @@ mod weights;
 
 pub use bundle::{
     ACTIVATIONS_FILE, Labels, ModelBundle, OUTPUTS_FILE, WEIGHTS_FILE, load_bundle, load_labels,
+};
+pub use compare::{
+    CompareError, CompareOptions, CompareProvenance, Comparison, InputFile, WeightDtypes,
+    compare_bundles,
 };
 pub use npy::{open_npy, read_npy_f64};
 pub use npz::NpzFile;
