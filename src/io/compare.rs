@@ -48,7 +48,7 @@ pub enum CompareError {
         message: String,
     },
     /// A value is invalid (NaN, probabilities that do not sum to one, label out of range...).
-    #[error("{path}: `{array}`: {source}")]
+    #[error("{path}: `{array}`")]
     Metrics {
         path: PathBuf,
         array: String,

@@ -37,8 +37,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum IoError {
-    /// The file or directory could not be opened or read.
-    #[error("{path}: {source}")]
+    /// The file or directory could not be opened or read. The OS reason is the `source`
+    /// (shown after the message by `{:#}` / error-chain printers).
+    #[error("{path}: cannot open or read")]
     Open {
         path: PathBuf,
         #[source]
