@@ -354,6 +354,15 @@ impl RawArray {
         }
     }
 
+    /// Decodes the whole array as f64 in its logical shape, NaN and Inf included (the caller
+    /// checks, to word the message its own way).
+    pub(crate) fn to_f64_unchecked(&self) -> Result<ArrayD<f64>, IoError> {
+        let mut values = vec![0.0; self.len];
+        self.decode_into(0, &mut values)?;
+        ArrayD::from_shape_vec(IxDyn(&self.shape), values)
+            .map_err(|e| IoError::invalid(&self.path, &self.name, e.to_string()))
+    }
+
     /// Decodes the whole array as f64 in its logical shape (for small arrays). Refuses NaN/Inf.
     pub fn to_f64(&self) -> Result<ArrayD<f64>, IoError> {
         let mut values = vec![0.0; self.len];
