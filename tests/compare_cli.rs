@@ -112,8 +112,11 @@ fn close(value: &Value, expected: f64, tolerance: f64) {
 const RETRAINED: [f64; 6] = [0.7, 0.2, 0.1, 0.1, 0.1, 0.8];
 const UNLEARNED: [f64; 6] = [0.2, 0.3, 0.5, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0];
 
+/// (tensor name, shape, values) of one weights file.
+type Tensors = Vec<(&'static str, Vec<usize>, Vec<f32>)>;
+
 fn known_answer_bundles(root: &Path, as_logits: bool) -> [std::path::PathBuf; 3] {
-    let weights: [Vec<(&str, Vec<usize>, Vec<f32>)>; 3] = [
+    let weights: [Tensors; 3] = [
         vec![("a", vec![2], vec![0.0, 0.0]), ("b", vec![1, 1], vec![4.0])],
         vec![("a", vec![2], vec![1.0, 2.0]), ("b", vec![1, 1], vec![2.0])],
         vec![("a", vec![2], vec![0.0, 0.0]), ("b", vec![1, 1], vec![0.0])],

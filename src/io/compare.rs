@@ -384,7 +384,7 @@ fn split_views(
             ));
         }
     }
-    if views[2].len() == 0 {
+    if views[2].is_empty() {
         return Err(mismatch(
             views[2].path(),
             split,
