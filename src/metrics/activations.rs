@@ -173,7 +173,7 @@ pub struct ActivationMetrics {
     pub original_vs_retrained: OriginalVsRetrainedActivations,
 }
 
-/// The baseline: original vs retrained activations.
+/// The baseline: original vs retrained activations. See `docs/metrics.md` §4.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OriginalVsRetrainedActivations {
     /// Mean over rows of ‖a_o − a_r‖₂.
