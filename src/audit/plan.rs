@@ -143,7 +143,7 @@ pub fn plan_samples(
         Some(hi),
         Some(bound),
         format!(
-            "about {hi} runs per side: the typical audit then certifies ε ≥ {bound:.3} > {claim_epsilon}; about half of real audits at this N refute; plan more runs for high power"
+            "about {hi} runs per side: the typical audit then certifies ε ≥ {bound:.4} > {claim_epsilon}; about half of real audits at this N refute; plan more runs for high power"
         ),
     ))
 }

@@ -173,8 +173,10 @@ pub struct SortedSides {
 
 impl SortedSides {
     pub fn new(mut unlearned: Vec<f64>, mut retrained: Vec<f64>) -> Self {
-        unlearned.sort_by(f64::total_cmp);
-        retrained.sort_by(f64::total_cmp);
+        // Unstable sort is deterministic here: elements equal under total_cmp are bit-identical.
+        use rayon::slice::ParallelSliceMut;
+        unlearned.par_sort_unstable_by(f64::total_cmp);
+        retrained.par_sort_unstable_by(f64::total_cmp);
         SortedSides {
             unlearned,
             retrained,
