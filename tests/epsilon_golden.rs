@@ -54,3 +54,32 @@ fn tail_grid_bound_matches_scipy_reimplementation() {
     ));
     assert!(result.epsilon_lower_bound <= best["epsilon"].as_f64().unwrap() + 1e-12);
 }
+
+#[test]
+fn neurips_2023_score_matches_numpy_port_of_released_metric() {
+    // fixtures/epsilon/make_neurips_golden.py: null, mild shift, perfect separation (∞ → 50),
+    // peaky unlearner (cap 50), tied scores, null. float32 rates: compare to 1e-5 relative.
+    use unlearn_audit::audit::{neurips_2023_epsilons, neurips_2023_forget_score};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/epsilon");
+    let golden: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("neurips_golden.json")).unwrap())
+            .unwrap();
+    let u = load_sample_set(&dir.join("neurips_unlearned.npy")).unwrap();
+    let r = load_sample_set(&dir.join("neurips_retrained.npy")).unwrap();
+    let eps = neurips_2023_epsilons(u.values.view(), r.values.view());
+    let want: Vec<f64> = golden["per_example_epsilon"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(eps.len(), want.len());
+    for (e, (ours, theirs)) in eps.iter().zip(&want).enumerate() {
+        assert!(
+            relative_eq(*ours, *theirs, 1e-5),
+            "example {e}: {ours} vs {theirs}"
+        );
+    }
+    let score = neurips_2023_forget_score(&eps, u.n_trials());
+    assert_eq!(score, golden["forget_score"].as_f64().unwrap());
+}
