@@ -188,6 +188,34 @@ fn per_example_mode_lists_exceeding_examples() {
         Some("estimate")
     );
     assert!(neurips["per_example_epsilon"][3].as_f64().unwrap() > 3.0);
+    // Per-example audits run on rayon: bit-identical JSON for any thread count.
+    let run = |threads: &str| {
+        cmd()
+            .args([
+                "--threads",
+                threads,
+                "epsilon",
+                "--per-example",
+                "--unlearned",
+            ])
+            .arg(&u)
+            .arg("--retrained")
+            .arg(&r)
+            .args([
+                "--delta",
+                "1e-5",
+                "--claim-epsilon",
+                "1",
+                "--json",
+                "--null-calibration",
+            ])
+            .assert()
+            .code(1)
+            .get_output()
+            .stdout
+            .clone()
+    };
+    assert_eq!(run("1"), run("2"));
 }
 
 #[test]

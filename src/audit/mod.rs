@@ -639,7 +639,8 @@ fn scalar_core(
 /// ε at δ of a μ-GDP mechanism (Dong, Roth, Su 2019, Cor. 2.13): the ε solving
 /// `δ = Φ(−ε/μ + μ/2) − e^ε Φ(−ε/μ − μ/2)`, by bisection; rounded down.
 pub fn gdp_epsilon(mu: f64, delta: f64) -> f64 {
-    if !(mu > 0.0) {
+    // NaN or non-positive μ certifies nothing.
+    if mu.is_nan() || mu <= 0.0 {
         return 0.0;
     }
     let delta_at = |eps: f64| {
@@ -979,7 +980,7 @@ pub fn audit_epsilon(
         }),
         Some(claimed)
             if epsilon_ceiling_corrected <= claimed
-                && !(gdp.as_ref().is_some_and(|g| g.status == "bound")) =>
+                && gdp.as_ref().is_none_or(|g| g.status != "bound") =>
         {
             samples_needed_per_side =
                 samples_needed(claimed, delta, core.alpha_per_example, options.selection)?;
