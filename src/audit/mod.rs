@@ -1059,15 +1059,18 @@ pub fn audit_epsilon(
 
     let split_text = match (core.mode, options.selection) {
         ("per_example", _) => format!(
-            "alpha = {alpha} split equally over {} examples, then over {} tests per example, then equally over the FPR and FNR bound of each test",
+            "alpha = {} split equally over {} examples, then over {} tests per example, then equally over the FPR and FNR bound of each test",
+            fmt_number(alpha),
             unlearned.dim(),
             best.tests
         ),
         (_, Selection::Split { .. }) => format!(
-            "alpha = {alpha} on the single selected test: alpha/2 on each of its FPR and FNR bounds"
+            "alpha = {} on the single selected test: alpha/2 on each of its FPR and FNR bounds",
+            fmt_number(alpha)
         ),
         _ => format!(
-            "alpha = {alpha} split equally over {} tests, then equally over the FPR and FNR bound of each test",
+            "alpha = {} split equally over {} tests, then equally over the FPR and FNR bound of each test",
+            fmt_number(alpha),
             best.tests
         ),
     };
