@@ -170,7 +170,10 @@ mod tests {
         let fail = Outcome::Fail { reason: "f".into() };
         assert_eq!(Outcome::combine([&pass, &Outcome::Info]).exit_code(), 0);
         assert_eq!(Outcome::combine([&pass, &inconclusive]).exit_code(), 3);
-        assert_eq!(Outcome::combine([&inconclusive, &fail, &pass]).exit_code(), 1);
+        assert_eq!(
+            Outcome::combine([&inconclusive, &fail, &pass]).exit_code(),
+            1
+        );
     }
 
     #[test]

@@ -61,7 +61,9 @@ mod tests {
     #[test]
     fn renders_aligned_markdown() {
         let mut table = Table::new(["metric", "value"]);
-        table.row(["js", "0.1017"]).row(["kl_retrained_unlearned", "0.5108"]);
+        table
+            .row(["js", "0.1017"])
+            .row(["kl_retrained_unlearned", "0.5108"]);
         assert_eq!(
             table.markdown(),
             "| metric                 | value  |\n\
