@@ -61,18 +61,26 @@ fn audit(name: &str) -> (f64, &'static str, Option<f64>) {
 }
 
 #[test]
-fn certified_guo_stays_within_its_certificate() {
-    let (bound, verdict, certified) = audit("guo");
-    assert!(
-        bound <= certified.unwrap(),
-        "bound {bound} above certified {certified:?}"
-    );
-    assert_ne!(verdict, "violated");
+fn certified_mechanisms_stay_within_their_certificates() {
+    for name in ["guo", "sekhari"] {
+        let (bound, verdict, certified) = audit(name);
+        assert!(
+            bound <= certified.unwrap(),
+            "{name}: bound {bound} above certified {certified:?}"
+        );
+        assert_ne!(verdict, "violated", "{name}");
+    }
 }
 
 #[test]
-fn faulty_guo_variants_are_caught() {
-    for name in ["guo-small-noise", "guo-no-perturbation", "guo-reused-noise"] {
+fn faulty_variants_are_caught() {
+    for name in [
+        "guo-small-noise",
+        "guo-no-perturbation",
+        "guo-reused-noise",
+        "sekhari-small-noise",
+        "sekhari-reused-noise",
+    ] {
         let (bound, verdict, certified) = audit(name);
         assert_eq!(
             verdict, "violated",

@@ -12,10 +12,12 @@
 mod certificates;
 mod guo;
 mod linear;
+mod sekhari;
 
 pub use certificates::Certificate;
 pub use guo::{Guo, GuoFault, GuoParams, Removal, perturbed_gradient_norm};
 pub use linear::{Retrain, RetrainFault, RetrainParams};
+pub use sekhari::{LOGISTIC_HESSIAN_LIPSCHITZ, Sekhari};
 
 use ndarray::Array1;
 use rand_chacha::ChaCha8Rng;
@@ -199,6 +201,9 @@ pub const MECHANISM_NAMES: &[&str] = &[
     "guo-no-perturbation",
     "guo-no-removal",
     "guo-reused-noise",
+    "sekhari",
+    "sekhari-small-noise",
+    "sekhari-reused-noise",
 ];
 
 /// Generic parameters as given on the command line; each mechanism reads what it needs and
@@ -260,6 +265,8 @@ pub fn build(
             GuoParams::from_options(options)?,
             GuoFault::ForgetSetKept,
         )?),
+        "sekhari" => Box::new(Sekhari::new(split, options, false)?),
+        "sekhari-small-noise" => Box::new(Sekhari::new(split, options, true)?),
         other => {
             if let Some(base) = other.strip_suffix("-reused-noise")
                 && base != other
