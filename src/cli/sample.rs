@@ -68,6 +68,14 @@ pub struct Args {
     /// placeholders {seed} {run} {side} {out}; it must write {out}.npy.
     #[arg(long, value_name = "CMD", conflicts_with = "mechanism")]
     trial_command: Option<String>,
+    /// With --trial-command: run only trials K..N (for scheduler array tasks).
+    #[arg(
+        long,
+        value_name = "K",
+        default_value_t = 0,
+        requires = "trial_command"
+    )]
+    first_trial: usize,
     /// Commands run at the same time with --trial-command.
     #[arg(long, default_value_t = 1)]
     jobs: usize,
@@ -190,6 +198,7 @@ fn record_description(record: Record) -> &'static str {
 fn run_command(args: &Args, command: &str) -> anyhow::Result<u8> {
     let options = ExternalOptions {
         command: command.to_string(),
+        first_run: args.first_trial,
         trials: args.trials,
         seed: args.seed,
         jobs: args.jobs,
@@ -204,6 +213,7 @@ fn run_command(args: &Args, command: &str) -> anyhow::Result<u8> {
         "trial_command": command,
         "seed": args.seed,
         "trials": args.trials,
+        "first_trial": args.first_trial,
         "files": { "unlearned": "unlearned/", "retrained": "retrained/" },
         "seed_rule": "{seed} = first u64 of ChaCha8Rng::seed_from_u64(seed) with set_stream(2 * run + side)",
         "runs_executed": summary.executed,

@@ -141,8 +141,8 @@ impl Split {
         })
     }
 
-    /// The first `count` rows of `0..n` not in a fixed seeded permutation... — kept simple:
-    /// the forget set of `--forget-count N` is the `N` rows chosen by a seeded shuffle.
+    /// The forget set of `--forget-count N`: the first `count` rows of a seeded shuffle of
+    /// `0..n` (ChaCha8 stream `u64::MAX` of `seed`, which no run uses).
     pub fn choose_forget_indices(n: usize, count: usize, seed: u64) -> Vec<usize> {
         use rand::SeedableRng;
         use rand::seq::SliceRandom;
