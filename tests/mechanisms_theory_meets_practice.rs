@@ -62,7 +62,7 @@ fn audit(name: &str) -> (f64, &'static str, Option<f64>) {
 
 #[test]
 fn certified_mechanisms_stay_within_their_certificates() {
-    for name in ["guo", "sekhari"] {
+    for name in ["guo", "sekhari", "d2d"] {
         let (bound, verdict, certified) = audit(name);
         assert!(
             bound <= certified.unwrap(),
@@ -80,6 +80,8 @@ fn faulty_variants_are_caught() {
         "guo-reused-noise",
         "sekhari-small-noise",
         "sekhari-reused-noise",
+        "d2d-small-noise",
+        "d2d-reused-noise",
     ] {
         let (bound, verdict, certified) = audit(name);
         assert_eq!(

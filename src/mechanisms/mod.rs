@@ -10,11 +10,13 @@
 //! Definitions, sources and certificates: `docs/mechanisms.md`.
 
 mod certificates;
+mod d2d;
 mod guo;
 mod linear;
 mod sekhari;
 
 pub use certificates::Certificate;
+pub use d2d::DescentToDelete;
 pub use guo::{Guo, GuoFault, GuoParams, Removal, perturbed_gradient_norm};
 pub use linear::{Retrain, RetrainFault, RetrainParams};
 pub use sekhari::{LOGISTIC_HESSIAN_LIPSCHITZ, Sekhari};
@@ -203,6 +205,9 @@ pub const MECHANISM_NAMES: &[&str] = &[
     "guo-reused-noise",
     "sekhari",
     "sekhari-small-noise",
+    "d2d",
+    "d2d-small-noise",
+    "d2d-reused-noise",
     "sekhari-reused-noise",
 ];
 
@@ -265,6 +270,8 @@ pub fn build(
             GuoParams::from_options(options)?,
             GuoFault::ForgetSetKept,
         )?),
+        "d2d" => Box::new(DescentToDelete::new(split, options, false)?),
+        "d2d-small-noise" => Box::new(DescentToDelete::new(split, options, true)?),
         "sekhari" => Box::new(Sekhari::new(split, options, false)?),
         "sekhari-small-noise" => Box::new(Sekhari::new(split, options, true)?),
         other => {
