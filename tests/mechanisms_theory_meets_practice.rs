@@ -62,7 +62,7 @@ fn audit(name: &str) -> (f64, &'static str, Option<f64>) {
 
 #[test]
 fn certified_mechanisms_stay_within_their_certificates() {
-    for name in ["guo", "sekhari", "d2d"] {
+    for name in ["guo", "sekhari", "d2d", "koloskova-gradient-clip"] {
         let (bound, verdict, certified) = audit(name);
         assert!(
             bound <= certified.unwrap(),
@@ -82,6 +82,8 @@ fn faulty_variants_are_caught() {
         "sekhari-reused-noise",
         "d2d-small-noise",
         "d2d-reused-noise",
+        "koloskova-gradient-clip-small-noise",
+        "koloskova-gradient-clip-reused-noise",
     ] {
         let (bound, verdict, certified) = audit(name);
         assert_eq!(

@@ -12,12 +12,14 @@
 mod certificates;
 mod d2d;
 mod guo;
+mod koloskova;
 mod linear;
 mod sekhari;
 
 pub use certificates::Certificate;
 pub use d2d::DescentToDelete;
 pub use guo::{Guo, GuoFault, GuoParams, Removal, perturbed_gradient_norm};
+pub use koloskova::Koloskova;
 pub use linear::{Retrain, RetrainFault, RetrainParams};
 pub use sekhari::{LOGISTIC_HESSIAN_LIPSCHITZ, Sekhari};
 
@@ -208,6 +210,9 @@ pub const MECHANISM_NAMES: &[&str] = &[
     "d2d",
     "d2d-small-noise",
     "d2d-reused-noise",
+    "koloskova-gradient-clip",
+    "koloskova-gradient-clip-small-noise",
+    "koloskova-gradient-clip-reused-noise",
     "sekhari-reused-noise",
 ];
 
@@ -272,6 +277,8 @@ pub fn build(
         )?),
         "d2d" => Box::new(DescentToDelete::new(split, options, false)?),
         "d2d-small-noise" => Box::new(DescentToDelete::new(split, options, true)?),
+        "koloskova-gradient-clip" => Box::new(Koloskova::new(split, options, false)?),
+        "koloskova-gradient-clip-small-noise" => Box::new(Koloskova::new(split, options, true)?),
         "sekhari" => Box::new(Sekhari::new(split, options, false)?),
         "sekhari-small-noise" => Box::new(Sekhari::new(split, options, true)?),
         other => {
