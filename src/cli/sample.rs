@@ -16,7 +16,8 @@ use super::progress::ProgressBarObserver;
 /// Arguments of `unlearn-audit sample`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Mechanism: retrain, finetune, guo, or a faulty variant (see docs/mechanisms.md).
+    /// Mechanism: retrain, finetune, fisher, guo, sekhari, d2d, koloskova-gradient-clip, or a
+    /// faulty variant (see docs/mechanisms.md).
     #[arg(long, value_name = "NAME", required_unless_present = "trial_command")]
     mechanism: Option<String>,
     /// Labelled CSV with a header row.
@@ -64,6 +65,9 @@ pub struct Args {
     /// Step size.
     #[arg(long)]
     learning_rate: Option<f64>,
+    /// Fisher forgetting's noise scale α.
+    #[arg(long)]
+    alpha: Option<f64>,
     /// Run this shell command once per run and side instead of an in-process mechanism;
     /// placeholders {seed} {run} {side} {out}; it must write {out}.npy.
     #[arg(long, value_name = "CMD", conflicts_with = "mechanism")]
@@ -141,6 +145,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         delta: args.delta,
         steps: args.steps,
         learning_rate: args.learning_rate,
+        alpha: args.alpha,
     };
     let mechanism = mechanisms::build(name, split, &options)?;
     let observer = ProgressBarObserver::new(name);

@@ -11,6 +11,7 @@
 
 mod certificates;
 mod d2d;
+mod fisher;
 mod guo;
 mod koloskova;
 mod linear;
@@ -18,6 +19,7 @@ mod sekhari;
 
 pub use certificates::Certificate;
 pub use d2d::DescentToDelete;
+pub use fisher::{Fisher, diagonal_fisher};
 pub use guo::{Guo, GuoFault, GuoParams, Removal, perturbed_gradient_norm};
 pub use koloskova::Koloskova;
 pub use linear::{Retrain, RetrainFault, RetrainParams};
@@ -200,6 +202,7 @@ pub const MECHANISM_NAMES: &[&str] = &[
     "retrain-no-removal",
     "retrain-reused-noise",
     "finetune",
+    "fisher",
     "guo",
     "guo-small-noise",
     "guo-no-perturbation",
@@ -234,6 +237,8 @@ pub struct MechanismOptions {
     pub steps: Option<usize>,
     /// Step size.
     pub learning_rate: Option<f64>,
+    /// Fisher forgetting's noise scale α.
+    pub alpha: Option<f64>,
 }
 
 /// Builds the mechanism `name` on `split`.
@@ -279,6 +284,7 @@ pub fn build(
         "d2d-small-noise" => Box::new(DescentToDelete::new(split, options, true)?),
         "koloskova-gradient-clip" => Box::new(Koloskova::new(split, options, false)?),
         "koloskova-gradient-clip-small-noise" => Box::new(Koloskova::new(split, options, true)?),
+        "fisher" => Box::new(Fisher::new(split, options)?),
         "sekhari" => Box::new(Sekhari::new(split, options, false)?),
         "sekhari-small-noise" => Box::new(Sekhari::new(split, options, true)?),
         other => {
