@@ -12,7 +12,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use unlearn_audit::audit::threshold::tail_ranks;
-use unlearn_audit::audit::{AuditOptions, Claim, audit_epsilon};
+use unlearn_audit::audit::{AuditOptions, Claim, Selection, audit_epsilon};
 use unlearn_audit::io::SampleSet;
 use unlearn_audit::stats::{binomial_cdf, clopper_pearson_upper};
 
@@ -48,6 +48,21 @@ fn scalar_one_million_per_side() -> f64 {
     let (u, r) = scalar_data();
     let claim = Claim::new(Some(1.0), 1e-5).unwrap();
     audit_epsilon(u, r, &claim, &AuditOptions::default())
+        .unwrap()
+        .epsilon_lower_bound
+}
+
+/// `--selection bonferroni-all`: 4·10⁶ tests, exact bounds only where the pruning floor
+/// cannot rule a test out.
+#[divan::bench(sample_count = 5)]
+fn scalar_all_thresholds_one_million_per_side() -> f64 {
+    let (u, r) = scalar_data();
+    let claim = Claim::new(Some(1.0), 1e-5).unwrap();
+    let options = AuditOptions {
+        selection: Selection::BonferroniAll,
+        ..AuditOptions::default()
+    };
+    audit_epsilon(u, r, &claim, &options)
         .unwrap()
         .epsilon_lower_bound
 }
