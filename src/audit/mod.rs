@@ -500,7 +500,14 @@ impl Finding for EpsilonAudit {
         if let Some(p) = &self.per_example {
             table.row(["examples".to_string(), p.examples.to_string()]);
             if let Some(c) = p.count_exceeding_claim {
-                table.row(["examples exceeding the claim".to_string(), c.to_string()]);
+                let procedure = match p.exceeding_claim_correction {
+                    ExampleCorrection::Bonferroni => "Bonferroni",
+                    ExampleCorrection::Holm => "Holm step-down",
+                };
+                table.row([
+                    format!("examples exceeding the claim ({procedure})"),
+                    c.to_string(),
+                ]);
             }
             if let Some(nr) = &p.neurips_2023 {
                 table.row([
