@@ -401,3 +401,101 @@ fn bad_inputs_exit_2_with_clear_messages() {
         assert!(text.contains(message), "expected `{message}` in: {text}");
     }
 }
+
+#[test]
+fn all_threshold_selection_reports_its_family_and_is_looser_than_the_grid() {
+    let dir = tempfile::tempdir().unwrap();
+    let u = write(dir.path(), "u.npy", gaussian(2000, 1, 1.5, 11));
+    let r = write(dir.path(), "r.npy", gaussian(1500, 1, 0.0, 12));
+    let run = |selection: &str| {
+        let out = cmd()
+            .args(["epsilon", "--unlearned"])
+            .arg(&u)
+            .arg("--retrained")
+            .arg(&r)
+            .args(["--delta", "1e-5", "--selection", selection, "--json"])
+            .assert()
+            .code(0)
+            .get_output()
+            .stdout
+            .clone();
+        json_of(&out)
+    };
+    let all = run("bonferroni-all");
+    assert_eq!(all["selection"]["strategy"], "bonferroni_all");
+    assert_eq!(all["error_budget"]["tests_per_example"], 7000);
+    let exact = all["selection"]["exact_evaluations"].as_u64().unwrap();
+    assert!(exact > 0 && exact < 7000, "{exact}");
+    let bound = all["epsilon_lower_bound"].as_f64().unwrap();
+    // A 1.5σ shift is about ε ≈ 6.7 at δ = 1e-5: both audits certify well above 0.
+    assert!(bound > 1.0, "{bound}");
+    let grid = run("bonferroni");
+    assert!(grid["epsilon_lower_bound"].as_f64().unwrap() >= bound);
+    cmd()
+        .args(["epsilon", "--unlearned"])
+        .arg(&u)
+        .arg("--retrained")
+        .arg(&r)
+        .args(["--delta", "1e-5", "--selection", "bonferroni-every"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn holm_correction_flag_reports_its_procedure_and_is_thread_independent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut u = gaussian(400, 6, 0.0, 21);
+    u.column_mut(1).mapv_inplace(|x| x + 4.0); // examples 1 and 4 leak
+    u.column_mut(4).mapv_inplace(|x| x + 4.0);
+    let u = write(dir.path(), "u.npy", u);
+    let r = write(dir.path(), "r.npy", gaussian(400, 6, 0.0, 22));
+    let run = |threads: &str, correction: &str| {
+        cmd()
+            .args([
+                "--threads",
+                threads,
+                "epsilon",
+                "--per-example",
+                "--unlearned",
+            ])
+            .arg(&u)
+            .arg("--retrained")
+            .arg(&r)
+            .args(["--delta", "1e-5", "--claim-epsilon", "1", "--json"])
+            .args([
+                "--example-correction",
+                correction,
+                "--selection",
+                "bonferroni-all",
+            ])
+            .assert()
+            .code(1)
+            .get_output()
+            .stdout
+            .clone()
+    };
+    let holm = run("2", "holm");
+    assert_eq!(holm, run("1", "holm"));
+    let j = json_of(&holm);
+    assert_eq!(j["per_example"]["exceeding_claim_correction"], "holm");
+    assert_eq!(
+        j["per_example"]["examples_exceeding_claim"],
+        serde_json::json!([1, 4])
+    );
+    assert_eq!(j["per_example"]["holm_rounds"], 2);
+    assert_eq!(j["selection"]["strategy"], "bonferroni_all");
+    let bonferroni = json_of(&run("2", "bonferroni"));
+    assert_eq!(
+        bonferroni["per_example"]["exceeding_claim_correction"],
+        "bonferroni"
+    );
+    assert!(bonferroni["per_example"]["holm_rounds"].is_null());
+    cmd()
+        .args(["epsilon", "--per-example", "--unlearned"])
+        .arg(&u)
+        .arg("--retrained")
+        .arg(&r)
+        .args(["--delta", "1e-5", "--example-correction", "hochberg"])
+        .assert()
+        .code(2);
+}

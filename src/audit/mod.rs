@@ -136,10 +136,28 @@ impl Claim {
 pub enum Selection {
     /// Bonferroni over the tail-focused grid of order-statistic thresholds (default).
     Bonferroni,
+    /// Bonferroni over every threshold: each order statistic of each side (every pooled
+    /// value) in both rule directions, `2 (n_u + n_r)` tests (the classical "all thresholds +
+    /// Bonferroni-CP" audit; `docs/epsilon.md` §3.5).
+    BonferroniAll,
     /// Choose the test on a fraction of each side, certify it alone on the rest.
     Split { fraction: f64 },
     /// A pre-registered threshold, tested in both directions.
     Threshold { threshold: f64 },
+}
+
+/// Per-example mode: the multiple-testing procedure behind the count and list of examples
+/// whose bound exceeds the claim (`docs/epsilon.md` §4.1). Both control the family-wise
+/// error rate at α; the reported per-example bounds are Bonferroni-simultaneous either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ExampleCorrection {
+    /// α / d for every example (default).
+    #[default]
+    Bonferroni,
+    /// Holm's step-down: after r examples are shown to exceed the claim, the others are
+    /// re-audited at α / (d − r), until no new example exceeds it (Holm 1979).
+    Holm,
 }
 
 /// How a multivariate sample is reduced to one statistic.
@@ -173,6 +191,8 @@ pub struct AuditOptions {
     pub projection: Projection,
     /// Per-example mode: also compute the NeurIPS-2023 score (an estimate; slow).
     pub neurips_score: bool,
+    /// Per-example mode: correction for the list of examples exceeding the claim.
+    pub example_correction: ExampleCorrection,
 }
 
 impl Default for AuditOptions {
@@ -187,6 +207,7 @@ impl Default for AuditOptions {
             projection_fit_fraction: 0.5,
             projection: Projection::default(),
             neurips_score: false,
+            example_correction: ExampleCorrection::Bonferroni,
         }
     }
 }
@@ -320,6 +341,10 @@ pub struct PerExampleReport {
     pub worst_example: usize,
     pub count_exceeding_claim: Option<usize>,
     pub examples_exceeding_claim: Option<Vec<usize>>,
+    /// Procedure behind `count_exceeding_claim` / `examples_exceeding_claim`.
+    pub exceeding_claim_correction: ExampleCorrection,
+    /// Holm: number of audit rounds run (1 = no step beyond Bonferroni); `None` otherwise.
+    pub holm_rounds: Option<usize>,
     /// The NeurIPS-2023 per-example ε and forget score as its released code computes them.
     pub neurips_2023: Option<NeuripsReport>,
 }
@@ -347,6 +372,10 @@ pub struct SelectionReport {
     #[serde(flatten)]
     pub selection: Selection,
     pub grid: Option<&'static str>,
+    /// `bonferroni_all`: how many of the tests needed exact Clopper–Pearson bounds after
+    /// pruning (the others provably could not beat the reported test).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exact_evaluations: Option<usize>,
     pub n_selection_unlearned: Option<usize>,
     pub n_selection_retrained: Option<usize>,
 }
@@ -471,7 +500,14 @@ impl Finding for EpsilonAudit {
         if let Some(p) = &self.per_example {
             table.row(["examples".to_string(), p.examples.to_string()]);
             if let Some(c) = p.count_exceeding_claim {
-                table.row(["examples exceeding the claim".to_string(), c.to_string()]);
+                let procedure = match p.exceeding_claim_correction {
+                    ExampleCorrection::Bonferroni => "Bonferroni",
+                    ExampleCorrection::Holm => "Holm step-down",
+                };
+                table.row([
+                    format!("examples exceeding the claim ({procedure})"),
+                    c.to_string(),
+                ]);
             }
             if let Some(nr) = &p.neurips_2023 {
                 table.row([
@@ -541,12 +577,15 @@ struct ScalarResult {
     n_certify_unlearned: usize,
     n_certify_retrained: usize,
     n_selection: Option<(usize, usize)>,
+    /// All-threshold mode: tests whose exact bounds were computed after pruning.
+    exact_evaluations: Option<usize>,
 }
 
 /// Number of tests and α per rate a strategy uses for certification-side sizes.
 fn strategy_alpha(selection: Selection, alpha: f64, n_u: usize, n_r: usize) -> (usize, f64) {
     let tests = match selection {
         Selection::Bonferroni => threshold::grid_test_count(n_u, n_r),
+        Selection::BonferroniAll => threshold::all_threshold_test_count(n_u, n_r),
         Selection::Split { .. } => 1,
         Selection::Threshold { .. } => 2,
     };
@@ -560,6 +599,7 @@ fn split_sizes(n: usize, fraction: f64) -> (usize, usize) {
 }
 
 /// The scalar audit of one statistic at error budget `alpha`.
+#[allow(clippy::too_many_arguments)]
 fn scalar_core(
     unlearned: Vec<f64>,
     retrained: Vec<f64>,
@@ -568,18 +608,25 @@ fn scalar_core(
     selection: Selection,
     seed: u64,
     table: Option<&RateBounds>,
+    gdp: bool,
 ) -> Result<ScalarResult, AuditError> {
     match selection {
-        Selection::Bonferroni | Selection::Threshold { .. } => {
+        Selection::Bonferroni | Selection::BonferroniAll | Selection::Threshold { .. } => {
             let (tests, alpha_per_rate) =
                 strategy_alpha(selection, alpha, unlearned.len(), retrained.len());
             let direct = RateBounds::direct(alpha_per_rate);
             let bounds = table.unwrap_or(&direct);
             let (n_u, n_r) = (unlearned.len(), retrained.len());
             let sides = SortedSides::new(unlearned, retrained);
+            let mut exact_evaluations = None;
             let outcome = match selection {
                 Selection::Threshold { threshold } => {
                     threshold::fixed_threshold(&sides, threshold, bounds, delta)?
+                }
+                Selection::BonferroniAll => {
+                    let all = threshold::all_threshold_search(&sides, bounds, delta, gdp)?;
+                    exact_evaluations = Some(all.exact_evaluations);
+                    all.search
                 }
                 _ => threshold::grid_search(&sides, bounds, delta)?,
             };
@@ -590,6 +637,7 @@ fn scalar_core(
                 n_certify_unlearned: n_u,
                 n_certify_retrained: n_r,
                 n_selection: None,
+                exact_evaluations,
             })
         }
         Selection::Split { fraction } => {
@@ -631,6 +679,7 @@ fn scalar_core(
                 n_certify_unlearned: certify_sides.unlearned.len(),
                 n_certify_retrained: certify_sides.retrained.len(),
                 n_selection: Some((sel_u, sel_r)),
+                exact_evaluations: None,
             })
         }
     }
@@ -678,6 +727,10 @@ fn samples_needed(
             Selection::Split { fraction } => (split_sizes(n as usize, fraction).1 as u64, 1),
             Selection::Threshold { .. } => (n, 2),
             Selection::Bonferroni => (n, threshold::grid_test_count(n as usize, n as usize)),
+            Selection::BonferroniAll => (
+                n,
+                threshold::all_threshold_test_count(n as usize, n as usize),
+            ),
         };
         Ok(threshold::ceiling(
             n_cert.max(1),
@@ -763,6 +816,7 @@ fn per_example_core(
     alpha_per_example: f64,
     selection: Selection,
     seed: u64,
+    gdp: bool,
 ) -> Result<Vec<ScalarResult>, AuditError> {
     let (n_u, n_r) = (unlearned.nrows(), retrained.nrows());
     let table = match selection {
@@ -787,9 +841,57 @@ fn per_example_core(
                 selection,
                 seed,
                 table.as_ref(),
+                gdp,
             )
         })
         .collect()
+}
+
+/// Holm's step-down over examples (`docs/epsilon.md` §4.1). Hypothesis e: "example e meets
+/// the claim"; it is rejected at level a when the example's audit at budget a certifies a
+/// bound above the claim, which is monotone in a (Clopper–Pearson bounds loosen as a
+/// shrinks), so the iteration below is exactly Holm's procedure on the implied p-values:
+/// round 1 is Bonferroni (α/d, the `first_round` bounds); after r rejections the remaining
+/// examples are re-audited at α/(d − r); stop when a round rejects nothing. Returns the
+/// rejected examples in ascending order and the number of rounds.
+fn holm_exceeding(
+    unlearned: ArrayView2<f64>,
+    retrained: ArrayView2<f64>,
+    first_round: &[f64],
+    claimed: f64,
+    delta: f64,
+    alpha: f64,
+    options: &AuditOptions,
+) -> Result<(Vec<usize>, usize), AuditError> {
+    let d = first_round.len();
+    let mut rejected: Vec<bool> = first_round.iter().map(|&b| b > claimed).collect();
+    let mut count = rejected.iter().filter(|&&r| r).count();
+    let mut rounds = 1;
+    while count > 0 && count < d {
+        let remaining: Vec<usize> = (0..d).filter(|&e| !rejected[e]).collect();
+        let results = per_example_core(
+            unlearned.select(Axis(1), &remaining).view(),
+            retrained.select(Axis(1), &remaining).view(),
+            delta,
+            alpha / (d - count) as f64,
+            options.selection,
+            options.seed,
+            false,
+        )?;
+        rounds += 1;
+        let mut new = 0;
+        for (&e, result) in remaining.iter().zip(&results) {
+            if result.outcome.best.epsilon.unwrap_or(0.0).max(0.0) > claimed {
+                rejected[e] = true;
+                new += 1;
+            }
+        }
+        if new == 0 {
+            break;
+        }
+        count += new;
+    }
+    Ok(((0..d).filter(|&e| rejected[e]).collect(), rounds))
 }
 
 /// The whole audit without null calibration: returns the report pieces.
@@ -819,6 +921,7 @@ fn core_audit(
             alpha_per_example,
             options.selection,
             options.seed,
+            options.gdp,
         )?;
         let bounds: Vec<f64> = results
             .iter()
@@ -843,6 +946,7 @@ fn core_audit(
             options.selection,
             options.seed,
             None,
+            options.gdp,
         )?;
         Ok(CoreAudit {
             mode: "scalar",
@@ -854,7 +958,16 @@ fn core_audit(
         })
     } else {
         let (u, r, report) = project(unlearned, retrained, options);
-        let best = scalar_core(u, r, delta, alpha, options.selection, options.seed, None)?;
+        let best = scalar_core(
+            u,
+            r,
+            delta,
+            alpha,
+            options.selection,
+            options.seed,
+            None,
+            options.gdp,
+        )?;
         Ok(CoreAudit {
             mode: "multivariate",
             epsilon_lower_bound: best.outcome.best.epsilon.unwrap_or(0.0).max(0.0),
@@ -1010,11 +1123,29 @@ pub fn audit_epsilon(
 
     let per_example = match &core.per_example {
         Some((bounds, worst)) => {
-            let exceeding = claim.epsilon().map(|c| {
-                (0..bounds.len())
-                    .filter(|&e| bounds[e] > c)
-                    .collect::<Vec<usize>>()
-            });
+            let (exceeding, holm_rounds) = match (claim.epsilon(), options.example_correction) {
+                (None, _) => (None, None),
+                (Some(c), ExampleCorrection::Bonferroni) => (
+                    Some(
+                        (0..bounds.len())
+                            .filter(|&e| bounds[e] > c)
+                            .collect::<Vec<usize>>(),
+                    ),
+                    None,
+                ),
+                (Some(c), ExampleCorrection::Holm) => {
+                    let (list, rounds) = holm_exceeding(
+                        unlearned.values.view(),
+                        retrained.values.view(),
+                        bounds,
+                        c,
+                        delta,
+                        alpha,
+                        options,
+                    )?;
+                    (Some(list), Some(rounds))
+                }
+            };
             let neurips_2023 = if options.neurips_score {
                 let eps = neurips_2023_epsilons(unlearned.values.view(), retrained.values.view());
                 let score = neurips_2023_forget_score(&eps, unlearned.n_trials());
@@ -1033,6 +1164,8 @@ pub fn audit_epsilon(
                 worst_example: *worst,
                 count_exceeding_claim: exceeding.as_ref().map(Vec::len),
                 examples_exceeding_claim: exceeding,
+                exceeding_claim_correction: options.example_correction,
+                holm_rounds,
                 neurips_2023,
             })
         }
@@ -1080,7 +1213,11 @@ pub fn audit_epsilon(
         epsilon_lower_bound: core.epsilon_lower_bound,
         confidence: options.confidence,
         delta,
-        claim: ClaimReport { epsilon: claim.epsilon(), delta, family: claim.family() },
+        claim: ClaimReport {
+            epsilon: claim.epsilon(),
+            delta,
+            family: claim.family(),
+        },
         verdict: verdict.as_ref().map(Verdict::name),
         reason,
         n_unlearned: unlearned.n_trials(),
@@ -1090,8 +1227,16 @@ pub fn audit_epsilon(
         samples_needed_per_side,
         selection: SelectionReport {
             selection: options.selection,
-            grid: matches!(options.selection, Selection::Bonferroni)
-                .then_some("tail-focused: order statistics of each side at ranks 1, 2, 3, 4, 5, 6, 8, 11, 16, 23, ... (ratio sqrt 2) up to n/2, from both tails"),
+            grid: match options.selection {
+                Selection::Bonferroni => Some(
+                    "tail-focused: order statistics of each side at ranks 1, 2, 3, 4, 5, 6, 8, 11, 16, 23, ... (ratio sqrt 2) up to n/2, from both tails",
+                ),
+                Selection::BonferroniAll => Some(
+                    "all thresholds: every order statistic of each side (every pooled value), both rule directions, 2 (n_unlearned + n_retrained) tests",
+                ),
+                _ => None,
+            },
+            exact_evaluations: best.exact_evaluations,
             n_selection_unlearned: best.n_selection.map(|s| s.0),
             n_selection_retrained: best.n_selection.map(|s| s.1),
         },

@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use unlearn_audit::audit::{self, AuditOptions, Claim, ClaimFamily, Projection, Selection};
+use unlearn_audit::audit::{
+    self, AuditOptions, Claim, ClaimFamily, ExampleCorrection, Projection, Selection,
+};
 use unlearn_audit::io::load_sample_set;
 
 /// Arguments of `unlearn-audit epsilon`.
@@ -38,8 +40,9 @@ pub struct Args {
     #[arg(long)]
     per_example: bool,
 
-    /// Test selection: `bonferroni` (tail grid, default), `split:F` (choose on a fraction F,
-    /// certify on the rest) or `threshold:T` (pre-registered threshold).
+    /// Test selection: `bonferroni` (tail grid, default), `bonferroni-all` (every threshold,
+    /// both directions), `split:F` (choose on a fraction F, certify on the rest) or
+    /// `threshold:T` (pre-registered threshold).
     #[arg(long, default_value = "bonferroni", value_parser = parse_selection)]
     selection: Selection,
 
@@ -70,6 +73,11 @@ pub struct Args {
     /// Per-example mode: also compute the NeurIPS-2023 forget score (an estimate; slow).
     #[arg(long)]
     neurips_score: bool,
+
+    /// Per-example mode: correction for the list of examples exceeding the claim,
+    /// `bonferroni` (α/d each) or `holm` (step-down: same family-wise error, more power).
+    #[arg(long, default_value = "bonferroni", value_parser = parse_correction)]
+    example_correction: ExampleCorrection,
 
     /// Print the JSON report.
     #[arg(long)]
@@ -105,6 +113,9 @@ fn parse_selection(text: &str) -> Result<Selection, String> {
     if text == "bonferroni" {
         return Ok(Selection::Bonferroni);
     }
+    if text == "bonferroni-all" {
+        return Ok(Selection::BonferroniAll);
+    }
     let number = |rest: &str, what: &str| {
         rest.parse::<f64>()
             .map_err(|_| format!("`{text}`: {what} must be a number"))
@@ -126,8 +137,16 @@ fn parse_selection(text: &str) -> Result<Selection, String> {
         return Ok(Selection::Threshold { threshold });
     }
     Err(format!(
-        "`{text}`: expected bonferroni, split:F or threshold:T"
+        "`{text}`: expected bonferroni, bonferroni-all, split:F or threshold:T"
     ))
+}
+
+fn parse_correction(text: &str) -> Result<ExampleCorrection, String> {
+    match text {
+        "bonferroni" => Ok(ExampleCorrection::Bonferroni),
+        "holm" => Ok(ExampleCorrection::Holm),
+        _ => Err(format!("`{text}`: expected bonferroni or holm")),
+    }
 }
 
 fn parse_family(text: &str) -> Result<ClaimFamily, String> {
@@ -175,6 +194,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         projection_fit_fraction: args.fit_fraction,
         projection: args.projection,
         neurips_score: args.neurips_score,
+        example_correction: args.example_correction,
     };
     let result = audit::audit_epsilon(&unlearned_set, &retrained_set, &claim, &options)?;
     super::emit(&result, args.json)
