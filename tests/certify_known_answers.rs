@@ -3,9 +3,9 @@
 
 use unlearn_audit::certify::gaussian::{self, Calibration, GaussianTarget};
 use unlearn_audit::certify::koloskova::{self, GradientClipParams, ModelClipParams};
-use unlearn_audit::certify::normal::ln_normal_cdf;
 use unlearn_audit::certify::renyi::{self, AlphaRange, RenyiConversion};
 use unlearn_audit::certify::{descent_to_delete, guo, output_perturbation, sekhari, zhang};
+use unlearn_audit::stats::ln_normal_cdf;
 use unlearn_audit::tolerance::{KNOWN_ANSWER_RELATIVE, relative_eq};
 
 fn assert_close(actual: f64, expected: f64, tolerance: f64, what: &str) {

@@ -5,8 +5,8 @@
 //!
 //! Every result is rounded toward the certified side: σ up, ε up, δ up.
 
-use super::normal::ln_normal_cdf;
 use super::{CertifyError, Delta, Epsilon, Sensitivity, Sigma, round_up};
+use crate::stats::ln_normal_cdf;
 
 /// Safety margin (in ulps) added to results of the bisection solvers: covers the evaluation
 /// error of [`hockey_stick_divergence`], measured against mpmath in

@@ -19,7 +19,6 @@ pub mod finding;
 pub mod gaussian;
 pub mod guo;
 pub mod koloskova;
-pub mod normal;
 pub mod output_perturbation;
 pub mod renyi;
 pub mod sekhari;

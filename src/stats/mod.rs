@@ -15,6 +15,10 @@
 //! 64 evaluations; bounds are then rounded outward by one more ulp. Other beta quantiles use
 //! plain bit bisection. The derivation is in `docs/epsilon.md` §2.
 
+mod normal;
+
+pub use normal::{ln_normal_cdf, normal_cdf, normal_sf};
+
 use statrs::distribution::{ContinuousCDF, Normal};
 
 /// Errors from the statistical routines; every variant names the parameter at fault.
@@ -580,16 +584,6 @@ pub fn clopper_pearson_interval(
 
 fn standard_normal() -> Normal {
     Normal::standard()
-}
-
-/// Standard normal CDF Φ(x).
-pub fn normal_cdf(x: f64) -> f64 {
-    standard_normal().cdf(x)
-}
-
-/// Standard normal survival function 1 − Φ(x), accurate in the upper tail.
-pub fn normal_sf(x: f64) -> f64 {
-    standard_normal().sf(x)
 }
 
 /// Standard normal quantile Φ⁻¹(p); for p > ½ computed through symmetry from the upper-tail
