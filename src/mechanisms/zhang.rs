@@ -422,7 +422,14 @@ impl Mechanism for Zhang {
                     .map(serde_json::Value::from)
                     .unwrap_or(serde_json::Value::Null),
             );
-            if self.measured_approximation_error().is_none() {
+            if let Some(measured) = self.measured_approximation_error() {
+                // A Δ below the measured distance cannot be a valid bound: the certificate
+                // is then a claim an audit should be able to refute.
+                object.insert(
+                    "approximation_error_covers_measured".into(),
+                    (self.params.approximation_error >= measured).into(),
+                );
+            } else {
                 object.insert(
                     "measured_approximation_error_reason".into(),
                     "sequential requests: the pre-noise point of the last round is random".into(),
