@@ -105,7 +105,7 @@ fn lissa_on_a_2x2_system_g4() {
 fn spectral_norm_of_a_diagonal_matrix() {
     let x = array![[3.0, 0.0], [0.0, 4.0], [0.0, 0.0]];
     let norm = spectral_norm(&x);
-    assert!(norm >= 4.0 && norm < 4.0 + 1e-12);
+    assert!((4.0..4.0 + 1e-12).contains(&norm));
     // [[1, 1], [0, 1]]: singular values are the golden ratio and its inverse.
     let golden = (1.0 + 5f64.sqrt()) / 2.0;
     let norm = spectral_norm(&array![[1.0, 1.0], [0.0, 1.0]]);
