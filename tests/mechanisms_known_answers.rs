@@ -262,3 +262,16 @@ fn diagonal_fisher_equals_the_expectation_over_model_labels() {
         assert!(close(*a, *b, 1e-12), "{a} vs {b}");
     }
 }
+
+/// ‖X‖₂ of digits scaled to the unit ball: numpy's SVD gives 28.520578124545057
+/// (scripts/mechanisms_reference.py); the bound is never below it and within 1e-12 relative.
+#[test]
+fn spectral_norm_of_digits_matches_numpy() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mechanisms/digits.csv");
+    let table = unlearn_audit::io::read_labelled_csv(&path, "label").unwrap();
+    let data = Dataset::new(table.features, table.labels, table.num_classes).unwrap();
+    let norm = spectral_norm(&data.scaled_to_unit_ball().0.features);
+    let numpy = 28.520578124545057;
+    assert!(norm >= numpy && norm <= numpy * (1.0 + 1e-12), "{norm}");
+}
