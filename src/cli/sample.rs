@@ -216,7 +216,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         "trials": args.trials,
         "record": record,
         "record_dimension": samples.unlearned.ncols(),
-        "record_description": record_description(record),
+        "record_description": record_description(record, mechanism.model().name()),
         "data": {
             "file": data_path.file_name().map(|n| n.to_string_lossy().into_owned()),
             "sha256": unlearn_audit::report::sha256_file(data_path)
@@ -234,8 +234,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-fn record_description(record: Record) -> &'static str {
+fn record_description(record: Record, model: &str) -> &'static str {
     match record {
+        Record::Weights if model == "mlp" => {
+            "flattened MLP parameters: W1 [d, h], b1 [h], W2 [h, k], b2 [k], row-major \
+             (docs/mechanisms.md §1.6)"
+        }
         Record::Weights => "flattened parameters, [d, k] row-major (docs/mechanisms.md §1)",
         Record::ForgetScores => {
             "per forget example: logit-scaled confidence ln p_y − ln(1 − p_y), nats"

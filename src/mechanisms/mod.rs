@@ -264,9 +264,11 @@ pub struct MechanismOptions {
     pub hidden: Option<usize>,
     /// Zhang et al.: local convex approximation γ (Hessian damping).
     pub damping: Option<f64>,
-    /// Zhang et al.: LiSSA scale, recursion depth and mini-batch size.
+    /// Zhang et al.: LiSSA scale.
     pub lissa_scale: Option<f64>,
+    /// Zhang et al.: LiSSA recursion depth.
     pub lissa_steps: Option<usize>,
+    /// Zhang et al.: LiSSA mini-batch size.
     pub lissa_batch: Option<usize>,
     /// Zhang et al.: number of sequential requests the forget set is split into.
     pub rounds: Option<usize>,
@@ -397,5 +399,7 @@ mod send_sync {
         assert_send_sync::<super::Guo>();
         assert_send_sync::<super::Retrain>();
         assert_send_sync::<super::Split>();
+        assert_send_sync::<super::Zhang>();
+        assert_send_sync::<super::KoloskovaModelClip>();
     }
 }

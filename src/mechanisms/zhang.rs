@@ -29,24 +29,29 @@ pub struct ZhangParams {
     pub weight_decay: f64,
     /// Norm bound C: training projects onto ‖θ‖ ≤ C after every step (`--projection-radius`, 20).
     pub norm_bound: f64,
-    /// Training step size (`--learning-rate`, 0.5) and full-batch steps (`--steps`, 300).
+    /// Training step size (`--learning-rate`, 0.5).
     pub learning_rate: f64,
+    /// Full-batch projected training steps (`--steps`, 300).
     pub train_steps: usize,
     /// Local convex approximation γ added to the Hessian (`--damping`, 0.01).
     pub damping: f64,
-    /// LiSSA scale (`--lissa-scale`, 10), recursion depth (`--lissa-steps`, 1000) and
-    /// mini-batch size (`--lissa-batch`, 64 rows drawn with replacement from the retain set).
+    /// LiSSA scale (`--lissa-scale`, 10); must exceed half the damped Hessian's largest
+    /// eigenvalue.
     pub lissa_scale: f64,
+    /// LiSSA recursion depth (`--lissa-steps`, 1000).
     pub lissa_steps: usize,
+    /// LiSSA mini-batch size (`--lissa-batch`, 64 rows drawn with replacement).
     pub lissa_batch: usize,
     /// Sequential requests: the forget set is removed in this many consecutive chunks, each
     /// followed by fresh noise (`--rounds`, 1).
     pub rounds: usize,
     /// The user-supplied approximation-error bound Δ ≥ ‖w̃ − w̃*‖ (`--approximation-error`).
     pub approximation_error: f64,
-    /// Target ε (σ solved) unless `sigma` is given (ε backed out), and δ.
+    /// Target ε (σ solved from Δ) unless `sigma` is given.
     pub epsilon: f64,
+    /// δ ∈ (0, 1).
     pub delta: f64,
+    /// A fixed σ (the authors' code fixes it): ε is then backed out from (Δ, σ).
     pub sigma: Option<f64>,
 }
 
@@ -435,6 +440,11 @@ impl Mechanism for Zhang {
                     "sequential requests: the pre-noise point of the last round is random".into(),
                 );
             }
+            // σ, ε and the other calibrations (classical / analytic / zCDP) from certify.
+            object.insert(
+                "certify_intermediate".into(),
+                serde_json::Value::Object(self.certificate.intermediate.clone()),
+            );
             object.insert("feature_scale".into(), self.split.feature_scale.into());
         }
         value
