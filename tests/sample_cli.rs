@@ -239,6 +239,14 @@ fn zhang_and_model_clip_carry_their_certificates() {
             .unwrap()
             > 0.0
     );
+    // certify's calibrations ride along; the weights record names the MLP layout.
+    assert!(
+        m["parameters"]["certify_intermediate"]["sigma_analytic"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    assert!(m["record_description"].as_str().unwrap().contains("W1"));
     // Sequential requests: the measured distance is null with a reason.
     let out = dir.path().join("zhang-rounds");
     let output = sample_with(
