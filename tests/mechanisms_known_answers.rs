@@ -275,3 +275,51 @@ fn spectral_norm_of_digits_matches_numpy() {
     let numpy = 28.520578124545057;
     assert!(norm >= numpy && norm <= numpy * (1.0 + 1e-12), "{norm}");
 }
+
+/// Zhang et al.'s update `θ − H̃⁻¹g` with `H̃ = ∇²(mean CE) + (λ + γ)I`: when the remaining data
+/// is one row, every LiSSA mini-batch is that row, so the recursion is deterministic and must
+/// converge to the direct (conjugate-gradient) solve. Checks the mean scaling and the shift.
+#[test]
+fn zhang_lissa_update_matches_a_direct_solve() {
+    use unlearn_audit::mechanisms::Zhang;
+    use unlearn_audit::models::conjugate_gradient;
+    let data = Dataset::new(array![[0.6, -0.3], [0.1, 0.8]], vec![1, 0], 2).unwrap();
+    let split = Split::new(&data, &[1]).unwrap();
+    let retain = split.retain.clone();
+    let options = MechanismOptions {
+        approximation_error: Some(1.0),
+        hidden: Some(3),
+        damping: Some(1.0),
+        lambda: Some(0.01),
+        lissa_scale: Some(10.0),
+        lissa_steps: Some(3000),
+        lissa_batch: Some(2),
+        steps: Some(20),
+        ..Default::default()
+    };
+    let zhang = Zhang::new(split, &options, false).unwrap();
+    let model = Mlp::new(2, 3, 2);
+    let theta: Array1<f64> = (0..model.num_params())
+        .map(|i| 0.4 * ((i as f64) * 0.77).sin())
+        .collect();
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(3);
+    let update = zhang.newton_update(&theta, &retain, &mut rng).unwrap();
+    let ts = theta.as_slice().unwrap();
+    let mut gradient = model.loss_gradient(ts, &retain).1;
+    gradient.scaled_add(0.01, &theta);
+    let step = conjugate_gradient(
+        |v| {
+            let mut product = model.hvp(ts, v, &retain);
+            product.scaled_add(0.01 + 1.0, &ndarray::ArrayView1::from(v));
+            product
+        },
+        &gradient,
+        1e-14,
+        200,
+    )
+    .unwrap();
+    let direct = &theta - &step;
+    for (a, b) in update.iter().zip(&direct) {
+        assert!(close(*a, *b, 1e-10), "{a} vs {b}");
+    }
+}
