@@ -11,8 +11,9 @@ pub struct Certificate {
     pub epsilon: Option<f64>,
     /// Certified δ; `null` when the mechanism is not certified.
     pub delta: Option<f64>,
-    /// `exact`, `certified`, `none` (not a certified mechanism) or `faulty` (claims the
-    /// certificate of the correct mechanism but breaks it).
+    /// `exact`, `certified`, `none` (not a certified mechanism), `faulty` (claims the
+    /// certificate of the correct mechanism but breaks it) or `assumption_violated` (the
+    /// theorem's assumption is measurably false on this data, so the (ε, δ) is only a claim).
     pub status: &'static str,
     /// Where the certificate comes from (theorem and `certify` function) or why there is none.
     pub reason: String,
@@ -54,6 +55,16 @@ impl Certificate {
         Certificate {
             status: "faulty",
             reason: format!("claims: {}; but {what}", self.reason),
+            ..self
+        }
+    }
+
+    /// The same (ε, δ), whose theorem's assumption `what` was measured to fail on this data:
+    /// it is no longer a certificate, only the claim an audit should test.
+    pub fn with_assumption_violated(self, what: &str) -> Self {
+        Certificate {
+            status: "assumption_violated",
+            reason: format!("not certified: {what}; the theorem would give: {}", self.reason),
             ..self
         }
     }

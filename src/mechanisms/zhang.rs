@@ -401,9 +401,16 @@ impl Mechanism for Zhang {
              certify::zhang (docs/mechanisms.md §2.8); valid only if Δ really bounds ‖w̃ − w̃*‖",
         );
         if self.small_noise {
-            certificate.as_claimed_by_faulty_variant("the output noise has σ/10")
-        } else {
-            certificate
+            return certificate.as_claimed_by_faulty_variant("the output noise has σ/10");
+        }
+        match self.measured_approximation_error() {
+            Some(measured) if measured > self.params.approximation_error => certificate
+                .with_assumption_violated(&format!(
+                    "the supplied approximation-error bound Δ = {} is below the measured \
+                     ‖w̃ − w̃*‖ = {measured}",
+                    self.params.approximation_error
+                )),
+            _ => certificate,
         }
     }
 
