@@ -167,3 +167,72 @@ fn salun_mia_efficacy_matches_sklearn_on_digits() {
         assert_eq!(result.value, confidence.unwrap().mia_efficacy);
     }
 }
+
+/// `unlearn-audit mia --members retain --nonmembers test --evaluate forget`: the published
+/// SalUn setting. The JSON carries all five entries under `attacks.salun_mia_efficacy`, the
+/// confidence entry as `compatibility.salun_mia_efficacy.value`, and the retrained model's
+/// under `reference`; the numbers are scikit-learn's.
+#[test]
+fn cli_reports_salun_mia_efficacy_with_reference() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/digits");
+    let output = assert_cmd::Command::cargo_bin("unlearn-audit")
+        .unwrap()
+        .args(["mia", "--model"])
+        .arg(root.join("unlearned"))
+        .arg("--labels")
+        .arg(root.join("labels.npz"))
+        .args([
+            "--members",
+            "retain",
+            "--nonmembers",
+            "test",
+            "--evaluate",
+            "forget",
+        ])
+        .arg("--reference")
+        .arg(root.join("retrained"))
+        .args(["--bootstrap", "0", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.code() == Some(0) || output.status.code() == Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let goldens = goldens();
+    for (bundle, attacks, compatibility) in [
+        ("unlearned", &json["attacks"], &json["compatibility"]),
+        (
+            "retrained",
+            &json["reference"]["attacks"],
+            &json["reference"]["compatibility"],
+        ),
+    ] {
+        let salun = &attacks["salun_mia_efficacy"];
+        assert_eq!(salun["reported_feature"], "confidence");
+        assert_eq!(salun["n_shadow_train"].as_u64(), Some(359));
+        let entries = salun["entries"].as_array().unwrap();
+        assert_eq!(entries.len(), 5);
+        for (entry, feature) in entries.iter().zip(SALUN_FEATURES) {
+            assert_eq!(entry["feature"], feature);
+            let expected = goldens["salun_digits"][bundle]["shrinking"][feature]["mia_efficacy"]
+                .as_f64()
+                .unwrap();
+            assert!((entry["mia_efficacy"].as_f64().unwrap() - expected).abs() < 1e-12);
+            assert_eq!(entry["evaluated"]["split"], "forget");
+            assert_eq!(entry["evaluated"]["n"].as_u64(), Some(50));
+            let rate = entry["evaluated"]["member_rate"].as_f64().unwrap();
+            let ci = &entry["evaluated"]["member_rate_ci"];
+            assert!(ci["lower"].as_f64().unwrap() <= rate && rate <= ci["upper"].as_f64().unwrap());
+        }
+        let expected = goldens["salun_digits"][bundle]["shrinking"]["confidence"]["mia_efficacy"]
+            .as_f64()
+            .unwrap();
+        assert_eq!(salun["value"].as_f64(), Some(expected));
+        assert_eq!(
+            compatibility["salun_mia_efficacy"]["value"].as_f64(),
+            Some(expected)
+        );
+    }
+}
