@@ -35,14 +35,14 @@ pub use population::{
 pub use roc::{FprConvention, Interval, Roc, RocConfig, RocSummary};
 pub use salun::{SALUN_FEATURES, SalunEntry, SalunMiaEfficacy, salun_mia_efficacy};
 pub use shadow::{
-    LiraConfig, LiraMode, LiraVariance, OfflineTest, RmiaConfig, RmiaInput, ShadowMatrix,
-    UnlearningState, lira_scores, rmia_scores, ulira_scores,
+    LiraConfig, LiraMode, LiraVariance, OfflineTest, RmiaConfig, RmiaInput, RunsInput, RunsScores,
+    ShadowMatrix, UnlearningState, lira_scores, rmia_scores, ulira_runs_scores, ulira_scores,
 };
 pub use signals::{
     ALL_SIGNALS, Confidence, Entropy, Loss, ModifiedEntropy, Orientation, ScaledLogit, Signal,
 };
 pub use svm::{RbfSvc, SvcParams};
-pub use unlearning::{AttackGap, compare_to_reference};
+pub use unlearning::{AttackGap, compare_to_chance, compare_to_reference, gap_to_chance};
 
 /// Errors raised by membership-inference analyses. Each names the array or parameter at fault;
 /// the CLI adds the file.
