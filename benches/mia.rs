@@ -5,6 +5,7 @@
 //! * RMIA offline, 50 000 targets × 25 000 population points × 4 reference models
 //!   (target: < 2 s and < 1 GiB; ML Privacy Meter's dense ratio matrix is ~10 GB);
 //! * the ROC summary of 60 000 scores with 2000 stratified bootstrap replicates (< 10 s).
+//! * the SalUn MIA-Efficacy SVC fit, 4000 rows × 1 feature (scikit-learn comparison in docs).
 
 use ndarray::Array2;
 use rand::SeedableRng;
@@ -102,4 +103,22 @@ fn roc_summary_60k_scores_2000_bootstrap(bencher: divan::Bencher) {
             .summary(&config)
             .unwrap()
     });
+}
+
+/// SalUn's SVC(C=3, gamma='auto') on 4000 rows of one overlapping feature (2000 "retain"
+/// vs 2000 "test" confidences): the size of the MIA-Efficacy fit on a 2000-example test set.
+#[divan::bench(sample_count = 5)]
+fn salun_svc_fit_4000_rows_one_feature(bencher: divan::Bencher) {
+    use unlearn_audit::mia::{RbfSvc, SvcParams};
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let normal = Normal::new(0.0, 1.0).unwrap();
+    let labels: Vec<bool> = (0..4000).map(|i| i < 2000).collect();
+    let rows: Vec<f64> = labels
+        .iter()
+        .map(|&member| {
+            let z: f64 = normal.sample(&mut rng) + if member { 1.0 } else { 0.0 };
+            1.0 / (1.0 + (-z).exp())
+        })
+        .collect();
+    bencher.bench(|| RbfSvc::fit(&rows, 1, &labels, SvcParams::default()).unwrap());
 }

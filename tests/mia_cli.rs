@@ -307,3 +307,100 @@ fn ulira_state_codes_out_of_range_exit_2() {
         &["scores.npz", "shadow_state", "7"],
     );
 }
+
+/// Writes a `sample`-style directory: `[runs, d]` φ matrices and a manifest.
+fn write_samples(dir: &Path, shift: f64, record: &str) {
+    use ndarray_npy::WriteNpyExt;
+    // Per-example offsets dominate (a population threshold cannot use them); the unlearned
+    // runs sit `shift` above the retrained runs on every example.
+    let runs = 20;
+    let d = 8;
+    let noise = |t: usize, i: usize, side: usize| {
+        // A fixed, deterministic pseudo-noise in [-0.5, 0.5).
+        (((t * 31 + i * 17 + side * 7) * 2654435761usize) % 1000) as f64 / 1000.0 - 0.5
+    };
+    let unlearned =
+        Array2::from_shape_fn((runs, d), |(t, i)| 3.0 * i as f64 + shift + noise(t, i, 0));
+    let retrained = Array2::from_shape_fn((runs, d), |(t, i)| 3.0 * i as f64 + noise(t, i, 1));
+    unlearned
+        .write_npy(std::fs::File::create(dir.join("unlearned.npy")).unwrap())
+        .unwrap();
+    retrained
+        .write_npy(std::fs::File::create(dir.join("retrained.npy")).unwrap())
+        .unwrap();
+    std::fs::write(
+        dir.join("manifest.json"),
+        format!(r#"{{"mechanism": "finetune", "record": "{record}", "trials": {runs}}}"#),
+    )
+    .unwrap();
+}
+
+#[test]
+fn ulira_reads_a_sample_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    write_samples(dir.path(), 1.0, "forget_scores");
+    let output = command()
+        .args(["mia", "ulira", "--samples"])
+        .arg(dir.path())
+        .args(["--holdout", "5", "--bootstrap", "0", "--json"])
+        .output()
+        .unwrap();
+    // A shift of 1 against per-example noise of ±0.5 is plain to U-LiRA: exit 1 (fail).
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["samples"]["holdout"].as_u64(), Some(5));
+    assert_eq!(json["samples"]["shadow_unlearned_runs"].as_u64(), Some(15));
+    assert_eq!(json["samples"]["forget_examples"].as_u64(), Some(8));
+    assert_eq!(json["attacks"]["ulira"]["n_members"].as_u64(), Some(40));
+    assert_eq!(json["attacks"]["ulira"]["n_nonmembers"].as_u64(), Some(40));
+    assert!(json["attacks"]["ulira"]["auc"].as_f64().unwrap() > 0.95);
+    let gaps = json["reference"]["gaps"].as_array().unwrap();
+    assert_eq!(gaps[0]["attack"], "ulira");
+    assert_eq!(gaps[0]["indistinguishable"], Value::Bool(false));
+    assert_eq!(gaps[0]["retrained_auc"].as_f64(), Some(0.5));
+
+    // No shift: exchangeable runs, the interval contains 0 for both attacks (exit 0). The
+    // pseudo-noise is fixed, so this cannot flip between runs.
+    let same = tempfile::tempdir().unwrap();
+    write_samples(same.path(), 0.0, "forget_scores");
+    let output = command()
+        .args(["mia", "ulira", "--samples"])
+        .arg(same.path())
+        .args(["--holdout", "5", "--bootstrap", "0", "--json"])
+        .output()
+        .unwrap();
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{json}");
+
+    // A target file of the wrong length, and a manifest recording weights: exit 2, named.
+    let target = dir.path().join("target.npy");
+    {
+        use ndarray_npy::WriteNpyExt;
+        Array1::<f64>::zeros(3)
+            .write_npy(std::fs::File::create(&target).unwrap())
+            .unwrap();
+    }
+    let output = command()
+        .args(["mia", "ulira", "--samples"])
+        .arg(dir.path())
+        .arg("--target")
+        .arg(&target)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("target.npy"));
+    let weights = tempfile::tempdir().unwrap();
+    write_samples(weights.path(), 0.0, "weights");
+    let output = command()
+        .args(["mia", "ulira", "--samples"])
+        .arg(weights.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("forget-scores"));
+}

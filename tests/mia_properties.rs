@@ -202,3 +202,60 @@ fn ulira_flags_a_leak_that_the_population_attack_misses() {
     assert_eq!(gaps[1].indistinguishable, Some(true), "{:?}", gaps[1]);
     assert!(matches!(outcome, Outcome::Fail { .. }));
 }
+
+/// U-LiRA from runs: identical unlearned and retrained runs are exchangeable by construction,
+/// so both AUCs are exactly ½ (positives and negatives are the same multiset); bad holdouts
+/// and shapes are refused with the parameter or array named.
+#[test]
+fn ulira_from_identical_runs_is_exactly_chance_and_bad_input_is_refused() {
+    use ndarray::Array2;
+    use unlearn_audit::mia::MiaError;
+    use unlearn_audit::mia::roc::Roc;
+    use unlearn_audit::mia::shadow::{LiraVariance, RunsInput, ulira_runs_scores};
+    let runs = Array2::from_shape_fn((12, 5), |(t, i)| {
+        i as f64 * 2.0 + ((t * 7 + i * 3) % 11) as f64 / 10.0
+    });
+    let input = RunsInput {
+        unlearned: runs.view(),
+        retrained: runs.view(),
+        target: None,
+        holdout: 4,
+    };
+    for variance in [LiraVariance::PerExample, LiraVariance::Fixed] {
+        let scores = ulira_runs_scores(&input, variance).unwrap();
+        assert_eq!(scores.shadow_unlearned_runs, 8);
+        assert_eq!(scores.ulira_positives.len(), 20);
+        let ulira = Roc::new(&scores.ulira_positives, &scores.ulira_negatives).unwrap();
+        let phi = Roc::new(&scores.phi_positives, &scores.phi_negatives).unwrap();
+        assert_eq!(ulira.auc(), 0.5);
+        assert_eq!(phi.auc(), 0.5);
+    }
+    for holdout in [0, 12, 20] {
+        let bad = RunsInput { holdout, ..input };
+        assert!(matches!(
+            ulira_runs_scores(&bad, LiraVariance::Fixed),
+            Err(MiaError::InvalidParameter {
+                name: "holdout",
+                ..
+            })
+        ));
+    }
+    let narrow = Array2::<f64>::zeros((12, 4));
+    let mismatched = RunsInput {
+        retrained: narrow.view(),
+        ..input
+    };
+    assert!(matches!(
+        ulira_runs_scores(&mismatched, LiraVariance::Fixed),
+        Err(MiaError::ShapeMismatch { .. })
+    ));
+    let target = [0.0; 3];
+    let bad_target = RunsInput {
+        target: Some(&target),
+        ..input
+    };
+    assert!(matches!(
+        ulira_runs_scores(&bad_target, LiraVariance::Fixed),
+        Err(MiaError::ShapeMismatch { .. })
+    ));
+}

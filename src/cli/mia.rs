@@ -14,13 +14,13 @@ use unlearn_audit::io::{NpzFile, load_bundle, load_labels};
 use unlearn_audit::mia::population::{AttackOutcome, Compatibility, EvaluatedRate};
 use unlearn_audit::mia::roc::{FprConvention, Roc, RocConfig, RocSummary};
 use unlearn_audit::mia::shadow::{
-    LiraConfig, LiraMode, LiraVariance, OfflineTest, RmiaConfig, RmiaInput, ShadowMatrix,
-    UnlearningState,
+    LiraConfig, LiraMode, LiraVariance, OfflineTest, RmiaConfig, RmiaInput, RunsInput,
+    ShadowMatrix, UnlearningState, ulira_runs_scores,
 };
-use unlearn_audit::mia::unlearning::{AttackGap, compare_to_reference};
+use unlearn_audit::mia::unlearning::{AttackGap, compare_to_chance, compare_to_reference};
 use unlearn_audit::mia::{
-    PopulationConfig, SplitOutputs, compatibility_modes, lira_scores, population_attacks,
-    rmia_scores, ulira_scores, validate_labels,
+    PopulationConfig, SalunMiaEfficacy, SplitOutputs, compatibility_modes, lira_scores,
+    population_attacks, rmia_scores, salun_mia_efficacy, ulira_scores, validate_labels,
 };
 use unlearn_audit::report::{Finding, Outcome, Provenance, Table, fmt_number, fmt_optional};
 
@@ -193,8 +193,21 @@ pub struct RmiaArgs {
 pub struct UliraArgs {
     /// npz with shadow_scores, shadow_state, target_scores, target_state, and optionally
     /// retrained_scores.
-    #[arg(long, value_name = "FILE")]
-    scores: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "samples")]
+    scores: Option<PathBuf>,
+    /// Output directory of `unlearn-audit sample --record forget-scores` (unlearned.npy,
+    /// retrained.npy, manifest.json): the unlearned and retrained runs are the two shadow
+    /// populations of every forget example (docs/mia.md §3.4).
+    #[arg(long, value_name = "DIR", conflicts_with = "scores")]
+    samples: Option<PathBuf>,
+    /// With --samples: .npy [d] of the audited model's φ on the forget examples (in the
+    /// manifest's forget_indices order). Default: the last --holdout unlearned runs.
+    #[arg(long, value_name = "FILE", requires = "samples")]
+    target: Option<PathBuf>,
+    /// With --samples: runs per side held out as targets / negatives (default: a quarter of
+    /// the retrained runs, at least 1).
+    #[arg(long, value_name = "N", requires = "samples")]
+    holdout: Option<usize>,
     #[arg(long, value_enum, default_value = "per-example")]
     variance: Variance,
 }
@@ -222,6 +235,9 @@ struct MiaReport {
     attacks: serde_json::Map<String, serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     compatibility: Option<serde_json::Map<String, serde_json::Value>>,
+    /// `mia ulira --samples`: where the shadow populations and targets came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    samples: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reference: Option<ReferenceReport>,
     #[serde(flatten)]
@@ -431,6 +447,8 @@ fn load_split(
 struct ModelRun {
     attacks: Vec<AttackOutcome>,
     compatibility: Vec<Compatibility>,
+    /// SalUn MIA-Efficacy (needs `--evaluate`): also under `attacks.salun_mia_efficacy`.
+    salun: Option<SalunMiaEfficacy>,
 }
 
 fn run_model(args: &Args, model: &Path, config: &PopulationConfig) -> anyhow::Result<ModelRun> {
@@ -473,9 +491,35 @@ fn run_model(args: &Args, model: &Path, config: &PopulationConfig) -> anyhow::Re
         config.seed,
     )
     .with_context(|| format!("{}", model.display()))?;
+    let mut compatibility = compatibility;
+    let salun = match &evaluate_view {
+        Some(target) => {
+            let salun = salun_mia_efficacy(
+                &members_view,
+                &nonmembers_view,
+                target,
+                config.roc.confidence,
+            )
+            .with_context(|| format!("{}", model.display()))?;
+            compatibility.push(Compatibility {
+                name: "salun_mia_efficacy".into(),
+                value: salun.value,
+                definition: "MIA-Efficacy (confidence entry): share of the evaluated split \
+                             predicted non-member by an RBF SVC fitted on the first \
+                             |non-members| members vs the non-members",
+                ideal: None,
+                n_members: salun.n_shadow_train,
+                n_nonmembers: salun.n_shadow_test,
+                source: salun.source,
+            });
+            Some(salun)
+        }
+        None => None,
+    };
     Ok(ModelRun {
         attacks,
         compatibility,
+        salun,
     })
 }
 
@@ -518,6 +562,9 @@ fn run_population(args: Args) -> anyhow::Result<u8> {
         );
         rows.push((attack.name.clone(), attack.summary.clone()));
     }
+    if let Some(salun) = &unlearned.salun {
+        attacks.insert("salun_mia_efficacy".into(), serde_json::to_value(salun)?);
+    }
     let (reference, outcome, gap_rows) = match &args.reference {
         None => (None, Outcome::Info, Vec::new()),
         Some(reference_dir) => {
@@ -545,6 +592,9 @@ fn run_population(args: Args) -> anyhow::Result<u8> {
                     )?,
                 );
             }
+            if let Some(salun) = &retrained.salun {
+                reference_attacks.insert("salun_mia_efficacy".into(), serde_json::to_value(salun)?);
+            }
             (
                 Some(ReferenceReport {
                     model: reference_dir.display().to_string(),
@@ -565,6 +615,7 @@ fn run_population(args: Args) -> anyhow::Result<u8> {
         nonmembers: Some(nonmembers),
         attacks,
         compatibility: Some(compatibility_json(&unlearned.compatibility)?),
+        samples: None,
         reference,
         outcome,
         rows,
@@ -666,6 +717,7 @@ fn shadow_report(
         nonmembers: None,
         attacks,
         compatibility: None,
+        samples: None,
         reference,
         outcome,
         rows,
@@ -795,7 +847,13 @@ fn run_rmia(args: RmiaArgs, common: &CommonArgs) -> anyhow::Result<u8> {
 }
 
 fn run_ulira(args: UliraArgs, common: &CommonArgs) -> anyhow::Result<u8> {
-    let file = args.scores.as_path();
+    if let Some(dir) = args.samples.clone() {
+        return run_ulira_samples(&args, &dir, common);
+    }
+    let file = args
+        .scores
+        .as_deref()
+        .expect("required unless --samples (clap)");
     let npz = NpzFile::open(file)?;
     let shadow_scores = array2(file, "shadow_scores", npz.array_f64("shadow_scores")?)?;
     let shadow_state_codes = array2(file, "shadow_state", npz.array_i64("shadow_state")?)?;
@@ -911,4 +969,131 @@ fn run_ulira(args: UliraArgs, common: &CommonArgs) -> anyhow::Result<u8> {
         (None, Outcome::Info, Vec::new())
     };
     shadow_report("ulira", file, common, rocs, reference, outcome, gap_rows)
+}
+
+/// `mia ulira --samples DIR`: U-LiRA from the runs of `unlearn-audit sample`.
+fn run_ulira_samples(args: &UliraArgs, dir: &Path, common: &CommonArgs) -> anyhow::Result<u8> {
+    let manifest_path = dir.join("manifest.json");
+    let manifest_text = std::fs::read_to_string(&manifest_path)
+        .with_context(|| format!("could not read {}", manifest_path.display()))?;
+    let manifest: serde_json::Value = serde_json::from_str(&manifest_text)
+        .with_context(|| format!("{}: not valid JSON", manifest_path.display()))?;
+    let record = manifest["record"].as_str().unwrap_or("");
+    if record != "forget_scores" {
+        bail!(
+            "{}: `record` is {:?}; U-LiRA needs per-forget-example φ \
+             (`unlearn-audit sample --record forget-scores`)",
+            manifest_path.display(),
+            manifest["record"]
+        );
+    }
+    let load = |name: &str| -> anyhow::Result<(PathBuf, Array2<f64>)> {
+        let path = dir.join(name);
+        let array = unlearn_audit::io::read_npy_f64(&path)?;
+        Ok((path.clone(), array2(&path, name, array)?))
+    };
+    let (unlearned_path, unlearned) = load("unlearned.npy")?;
+    let (retrained_path, retrained) = load("retrained.npy")?;
+    if unlearned.ncols() != retrained.ncols() {
+        bail!(
+            "{}: shape {:?} but {} has shape {:?}: both must be [n_trials, forget examples]",
+            unlearned_path.display(),
+            unlearned.shape(),
+            retrained_path.display(),
+            retrained.shape()
+        );
+    }
+    let target = match &args.target {
+        Some(path) => {
+            let array = unlearn_audit::io::read_npy_f64(path)?;
+            let array = array1(path, "target", array)?;
+            if array.len() != unlearned.ncols() {
+                bail!(
+                    "{}: {} scores, but the samples have {} forget examples",
+                    path.display(),
+                    array.len(),
+                    unlearned.ncols()
+                );
+            }
+            Some(array.to_vec())
+        }
+        None => None,
+    };
+    let holdout = args.holdout.unwrap_or((retrained.nrows() / 4).max(1));
+    let input = RunsInput {
+        unlearned: unlearned.view(),
+        retrained: retrained.view(),
+        target: target.as_deref(),
+        holdout,
+    };
+    let scores = ulira_runs_scores(&input, args.variance.into())
+        .with_context(|| format!("{}", dir.display()))?;
+    let ulira_roc = Roc::new(&scores.ulira_positives, &scores.ulira_negatives)?;
+    let phi_roc = Roc::new(&scores.phi_positives, &scores.phi_negatives)?;
+    let (gaps, outcome) = compare_to_chance(
+        [("ulira", &ulira_roc), ("global_threshold", &phi_roc)],
+        common.confidence,
+    )?;
+    let mut provenance = Provenance::new();
+    for path in [&manifest_path, &unlearned_path, &retrained_path] {
+        provenance.inputs.push(digest(path)?);
+    }
+    if let Some(path) = &args.target {
+        provenance.inputs.push(digest(path)?);
+    }
+    let config = common.roc_config();
+    let mut attacks = serde_json::Map::new();
+    let mut rows = Vec::new();
+    for (name, description, roc) in [
+        (
+            "ulira",
+            "U-LiRA: per forget example, Gaussian LRT of the unlearned runs vs the retrained \
+             runs; target runs (positives) vs held-out retrained runs (negatives)",
+            &ulira_roc,
+        ),
+        (
+            "global_threshold",
+            "φ itself, one threshold for every example (a population U-MIA)",
+            &phi_roc,
+        ),
+    ] {
+        let summary = roc.summary(&config)?;
+        attacks.insert(name.into(), attack_json(description, &summary, None)?);
+        rows.push((name.to_string(), summary));
+    }
+    let samples = serde_json::json!({
+        "dir": dir.display().to_string(),
+        "mechanism": manifest["mechanism"],
+        "parameters": manifest["parameters"],
+        "forget_examples": unlearned.ncols(),
+        "unlearned_runs": unlearned.nrows(),
+        "retrained_runs": retrained.nrows(),
+        "holdout": holdout,
+        "target": match &args.target {
+            Some(path) => path.display().to_string(),
+            None => format!("the last {holdout} unlearned run(s)"),
+        },
+        "shadow_unlearned_runs": scores.shadow_unlearned_runs,
+        "shadow_retrained_runs": scores.shadow_retrained_runs,
+    });
+    let report = MiaReport {
+        provenance,
+        mode: "ulira",
+        members: None,
+        nonmembers: None,
+        attacks,
+        compatibility: None,
+        samples: Some(samples),
+        reference: Some(ReferenceReport {
+            model: "chance: a target exchangeable with the retrained runs has AUC ½".into(),
+            attacks: serde_json::Map::new(),
+            compatibility: None,
+            gaps: gaps.clone(),
+            family_confidence: common.confidence,
+        }),
+        outcome,
+        rows,
+        gap_rows: gaps,
+    };
+    super::emit(&report, common.json)
 }

@@ -556,3 +556,119 @@ pub fn rmia_scores(input: &RmiaInput<'_>, config: RmiaConfig) -> Result<Vec<f64>
         })
         .collect()
 }
+
+/// U-LiRA from repeated runs on one fixed forget set (`unlearn-audit sample --record
+/// forget-scores`): `unlearned` `[n_u, d]` and `retrained` `[n_r, d]` hold φ of each run on
+/// the d forget examples. Per forget example the unlearned runs are U-LiRA's "trained then
+/// unlearned" population and the retrained runs its "never seen" one (`docs/mia.md` §3.4).
+#[derive(Debug, Clone, Copy)]
+pub struct RunsInput<'a> {
+    pub unlearned: ArrayView2<'a, f64>,
+    pub retrained: ArrayView2<'a, f64>,
+    /// φ of the audited model on the d forget examples; `None` = the last `holdout`
+    /// unlearned runs are the targets (and are not shadow models).
+    pub target: Option<&'a [f64]>,
+    /// Retrained runs (the last ones) held out as negatives; also the number of unlearned
+    /// runs held out as targets when `target` is `None`.
+    pub holdout: usize,
+}
+
+/// U-LiRA and population scores of the targets (positives) and of the held-out retrained runs
+/// (negatives), every forget example of each run one score.
+#[derive(Debug, Clone)]
+pub struct RunsScores {
+    pub ulira_positives: Vec<f64>,
+    pub ulira_negatives: Vec<f64>,
+    /// The raw φ (a population attack: one threshold for every example).
+    pub phi_positives: Vec<f64>,
+    pub phi_negatives: Vec<f64>,
+    pub shadow_unlearned_runs: usize,
+    pub shadow_retrained_runs: usize,
+}
+
+/// Scores of U-LiRA from runs (see [`RunsInput`]); errors on shape mismatches, non-finite
+/// values, a `holdout` of 0 or one leaving too few shadow runs.
+pub fn ulira_runs_scores(
+    input: &RunsInput<'_>,
+    variance: LiraVariance,
+) -> Result<RunsScores, MiaError> {
+    let (n_unlearned, d) = input.unlearned.dim();
+    let (n_retrained, d_retrained) = input.retrained.dim();
+    if d == 0 || n_unlearned == 0 || n_retrained == 0 {
+        return Err(MiaError::Empty {
+            what: "unlearned / retrained runs".into(),
+        });
+    }
+    if d_retrained != d {
+        return Err(MiaError::ShapeMismatch {
+            array: "retrained runs".into(),
+            expected: vec![n_retrained, d],
+            found: vec![n_retrained, d_retrained],
+        });
+    }
+    check_scores("unlearned runs", input.unlearned)?;
+    check_scores("retrained runs", input.retrained)?;
+    if let Some(target) = input.target {
+        if target.len() != d {
+            return Err(MiaError::ShapeMismatch {
+                array: "target scores".into(),
+                expected: vec![d],
+                found: vec![target.len()],
+            });
+        }
+        check_finite("target scores", target)?;
+    }
+    let holdout = input.holdout;
+    let held_unlearned = if input.target.is_some() { 0 } else { holdout };
+    if holdout == 0 || holdout >= n_retrained || held_unlearned >= n_unlearned {
+        return Err(MiaError::parameter(
+            "holdout",
+            format!(
+                "{holdout} held-out run(s) must be ≥ 1 and leave shadow runs on both sides \
+                 ({n_unlearned} unlearned, {n_retrained} retrained runs)"
+            ),
+        ));
+    }
+    let shadow_unlearned = n_unlearned - held_unlearned;
+    let shadow_retrained = n_retrained - holdout;
+    let models = shadow_unlearned + shadow_retrained;
+    let scores = ndarray::Array2::from_shape_fn((d, models), |(i, m)| {
+        if m < shadow_unlearned {
+            input.unlearned[[m, i]]
+        } else {
+            input.retrained[[m - shadow_unlearned, i]]
+        }
+    });
+    let states = ndarray::Array2::from_shape_fn((d, models), |(_, m)| {
+        if m < shadow_unlearned {
+            UnlearningState::Unlearned
+        } else {
+            UnlearningState::HeldOut
+        }
+    });
+    let score_run = |phi: &[f64]| ulira_scores(scores.view(), states.view(), phi, variance);
+    let targets: Vec<Vec<f64>> = match input.target {
+        Some(target) => vec![target.to_vec()],
+        None => (shadow_unlearned..n_unlearned)
+            .map(|t| input.unlearned.row(t).to_vec())
+            .collect(),
+    };
+    let negatives: Vec<Vec<f64>> = (shadow_retrained..n_retrained)
+        .map(|t| input.retrained.row(t).to_vec())
+        .collect();
+    let mut result = RunsScores {
+        ulira_positives: Vec::new(),
+        ulira_negatives: Vec::new(),
+        phi_positives: targets.concat(),
+        phi_negatives: negatives.concat(),
+        shadow_unlearned_runs: shadow_unlearned,
+        shadow_retrained_runs: shadow_retrained,
+    };
+    for phi in &targets {
+        result.ulira_positives.extend(score_run(phi)?);
+    }
+    for phi in &negatives {
+        result.ulira_negatives.extend(score_run(phi)?);
+    }
+    Ok(result)
+}

@@ -93,12 +93,17 @@ pub fn compare_to_reference<'a>(
         .into_iter()
         .map(|(name, u, r)| auc_gap(name, u, r, per_attack))
         .collect::<Result<Vec<_>, _>>()?;
+    let outcome = combined_outcome(&gaps);
+    Ok((gaps, outcome))
+}
+
+fn combined_outcome(gaps: &[AttackGap]) -> Outcome {
     let failed: Vec<&str> = gaps
         .iter()
         .filter(|g| g.indistinguishable == Some(false))
         .map(|g| g.attack.as_str())
         .collect();
-    let outcome = if !failed.is_empty() {
+    if !failed.is_empty() {
         Outcome::Fail {
             reason: format!(
                 "distinguishable from retraining: the AUC gap interval excludes 0 for {}",
@@ -111,6 +116,65 @@ pub fn compare_to_reference<'a>(
         }
     } else {
         Outcome::Pass
+    }
+}
+
+/// The AUC of an attack that separates the audited (unlearned) model from retrained runs on
+/// the *same* examples, against chance: under exact unlearning the two are exchangeable, so
+/// the AUC is ½. Reported as an [`AttackGap`] with `retrained_auc` = ½ and the unpaired DeLong
+/// interval of AUC − ½ (`docs/mia.md` §3.4).
+pub fn gap_to_chance(attack: &str, roc: &Roc, confidence: f64) -> Result<AttackGap, MiaError> {
+    if !(confidence > 0.0 && confidence < 1.0) {
+        return Err(MiaError::parameter("confidence", "must be in (0, 1)"));
+    }
+    let gap = roc.auc() - 0.5;
+    let (ci, reason) = match roc.delong_variance() {
+        Some(variance) => {
+            let z = stats::normal_quantile_upper((1.0 - confidence) / 2.0)
+                .map_err(|e| MiaError::parameter("confidence", e.to_string()))?;
+            let se = variance.max(0.0).sqrt();
+            (
+                Some(Interval {
+                    lower: (gap - z * se).next_down().max(-0.5),
+                    upper: (gap + z * se).next_up().min(0.5),
+                    confidence,
+                    method: "delong",
+                }),
+                None,
+            )
+        }
+        None => (
+            None,
+            Some("DeLong needs at least two members and two non-members".to_string()),
+        ),
     };
+    Ok(AttackGap {
+        attack: attack.to_string(),
+        unlearned_auc: roc.auc(),
+        retrained_auc: 0.5,
+        auc_gap: gap,
+        indistinguishable: ci.map(|ci| ci.contains(0.0)),
+        auc_gap_ci: ci,
+        auc_gap_ci_reason: reason,
+    })
+}
+
+/// [`gap_to_chance`] for several attacks, Bonferroni over them, and the combined outcome.
+pub fn compare_to_chance<'a>(
+    attacks: impl IntoIterator<Item = (&'a str, &'a Roc)>,
+    confidence: f64,
+) -> Result<(Vec<AttackGap>, Outcome), MiaError> {
+    let attacks: Vec<_> = attacks.into_iter().collect();
+    if attacks.is_empty() {
+        return Err(MiaError::Empty {
+            what: "attacks to compare".into(),
+        });
+    }
+    let per_attack = 1.0 - (1.0 - confidence) / attacks.len() as f64;
+    let gaps = attacks
+        .into_iter()
+        .map(|(name, roc)| gap_to_chance(name, roc, per_attack))
+        .collect::<Result<Vec<_>, _>>()?;
+    let outcome = combined_outcome(&gaps);
     Ok((gaps, outcome))
 }
