@@ -207,14 +207,15 @@ fn manifest(out: &Path) -> serde_json::Value {
 fn zhang_and_model_clip_carry_their_certificates() {
     let dir = tempfile::tempdir().unwrap();
     // Zhang: σ from Δ by the paper's classical calibration at ε = 0.5 < 1:
-    // σ = (Δ/ε)·sqrt(2 ln(1.25/δ)) = (2/0.5) × 4.8448053 at δ = 1e-5 (references §2.2).
+    // σ = (Δ/ε)·sqrt(2 ln(1.25/δ)) = (4/0.5) × 4.8448053 at δ = 1e-5 (references §2.2).
+    // Δ = 4 covers the measured ‖w̃ − w̃*‖ (≈ 2.9 here), so the certificate holds.
     let out = dir.path().join("zhang");
     let output = sample_with(
         &out,
         "zhang",
         &[
             "--approximation-error",
-            "2",
+            "4",
             "--epsilon",
             "0.5",
             "--hidden",
@@ -228,9 +229,10 @@ fn zhang_and_model_clip_carry_their_certificates() {
     );
     let m = manifest(&out);
     assert_eq!(m["certificate"]["status"], "certified");
+    assert_eq!(m["parameters"]["approximation_error_covers_measured"], true);
     assert_eq!(m["certificate"]["epsilon"], 0.5);
     let sigma = m["parameters"]["sigma"].as_f64().unwrap();
-    assert!((sigma - 4.0 * 4.844805262605393).abs() < 1e-9, "{sigma}");
+    assert!((sigma - 8.0 * 4.844805262605393).abs() < 1e-9, "{sigma}");
     assert_eq!(m["parameters"]["calibration"], "classical");
     assert_eq!(m["parameters"]["hidden"], 4);
     assert!(
@@ -247,6 +249,34 @@ fn zhang_and_model_clip_carry_their_certificates() {
             > 0.0
     );
     assert!(m["record_description"].as_str().unwrap().contains("W1"));
+    // A Δ below the measured approximation error is a false premise: the (ε, δ) is kept as the
+    // claim under test, but the status says the theorem's assumption fails.
+    let out = dir.path().join("zhang-small-delta");
+    let output = sample_with(
+        &out,
+        "zhang",
+        &[
+            "--approximation-error",
+            "0.5",
+            "--epsilon",
+            "0.5",
+            "--hidden",
+            "4",
+        ],
+    );
+    assert!(output.status.success());
+    let m = manifest(&out);
+    assert_eq!(
+        m["parameters"]["approximation_error_covers_measured"],
+        false
+    );
+    assert_eq!(m["certificate"]["status"], "assumption_violated");
+    assert!(
+        m["certificate"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("not certified")
+    );
     // Sequential requests: the measured distance is null with a reason.
     let out = dir.path().join("zhang-rounds");
     let output = sample_with(

@@ -64,7 +64,10 @@ impl Certificate {
     pub fn with_assumption_violated(self, what: &str) -> Self {
         Certificate {
             status: "assumption_violated",
-            reason: format!("not certified: {what}; the theorem would give: {}", self.reason),
+            reason: format!(
+                "not certified: {what}; the theorem would give: {}",
+                self.reason
+            ),
             ..self
         }
     }
