@@ -1,10 +1,34 @@
 //! Reading and validating the files an audit consumes: npy, npz, safetensors, csv, model
 //! bundles, labels files and sample sets. Every error names the file and the array (or
 //! tensor) and says what is wrong. The formats are documented in `docs/formats.md`.
+//!
+//! Large files are memory-mapped and exposed as typed views ([`RawArray`]: dtype, byte order,
+//! shape, memory order, byte offset) that decode ranges of elements into a caller's `f64`
+//! buffer, so nothing is loaded twice or copied whole into f64. Small arrays (labels, score
+//! matrices, masks) have fully decoding helpers ([`NpzFile::array_f64`], [`read_npy_f64`]).
 
+mod bundle;
+mod compare;
+mod npy;
+mod npz;
+mod raw;
 mod sample_set;
+mod table;
+mod weights;
 
+pub use bundle::{
+    ACTIVATIONS_FILE, Labels, ModelBundle, OUTPUTS_FILE, WEIGHTS_FILE, load_bundle, load_labels,
+};
+pub use compare::{
+    CompareError, CompareOptions, CompareProvenance, Comparison, InputFile, WeightDtypes,
+    compare_bundles,
+};
+pub use npy::{open_npy, read_npy_f64};
+pub use npz::NpzFile;
+pub use raw::{ByteOrder, Dtype, MemoryOrder, RawArray};
 pub use sample_set::{SampleSet, load_sample_set};
+pub use table::{LabelledTable, read_labelled_csv};
+pub use weights::WeightsFile;
 
 use std::path::PathBuf;
 
@@ -13,8 +37,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum IoError {
-    /// The file or directory could not be opened or read.
-    #[error("{path}: {source}")]
+    /// The file or directory could not be opened or read. The OS reason is the `source`
+    /// (shown after the message by `{:#}` / error-chain printers).
+    #[error("{path}: cannot open or read")]
     Open {
         path: PathBuf,
         #[source]
