@@ -5,6 +5,7 @@ pub mod certify;
 pub mod compare;
 pub mod epsilon;
 pub mod mia;
+pub mod run;
 pub mod sample;
 
 use unlearn_audit::report::{self, Finding};

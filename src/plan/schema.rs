@@ -1,0 +1,184 @@
+//! The plan file as written (TOML, `serde(deny_unknown_fields)`), before validation.
+//! Every key, its type and default are listed in `docs/plans.md`.
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+/// The whole plan file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanFile {
+    pub plan: PlanMeta,
+    pub claim: Option<ClaimSpec>,
+    #[serde(default)]
+    pub evidence: EvidenceSpec,
+    pub compare: Option<CompareSpec>,
+    pub mia: Option<MiaSpec>,
+    pub certify: Option<CertifySpec>,
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<RuleSpec>,
+}
+
+/// `[plan]`: what the audit is called and its master seed.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanMeta {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Master seed of every randomised step (bootstrap, held-out splits, sampling).
+    #[serde(default)]
+    pub seed: u64,
+}
+
+/// The space a claim is measured in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Space {
+    Weights,
+    Outputs,
+}
+
+/// `[claim]`: the (ε, δ)-unlearning claim under audit.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimSpec {
+    pub epsilon: Spanned<f64>,
+    pub delta: Spanned<f64>,
+    pub space: Space,
+}
+
+/// Whether outputs are logits or probabilities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputsAre {
+    #[default]
+    Logits,
+    Probabilities,
+}
+
+/// `[evidence]`: files, relative to the plan file.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceSpec {
+    pub original: Option<Spanned<String>>,
+    pub unlearned: Option<Spanned<String>>,
+    pub retrained: Option<Spanned<String>>,
+    /// A second, independently retrained model r′: gives the noise floor d(r, r′).
+    pub retrained_again: Option<Spanned<String>>,
+    pub labels: Option<Spanned<String>>,
+    #[serde(default)]
+    pub outputs_are: OutputsAre,
+    /// Sample set of the unlearning mechanism (`[n_trials, d]` .npy or a directory).
+    pub unlearned_samples: Option<Spanned<String>>,
+    /// Sample set of the retraining reference.
+    pub retrained_samples: Option<Spanned<String>>,
+}
+
+/// `[compare]`: indistinguishability metrics between the bundles (no options yet).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompareSpec {}
+
+fn default_forget() -> String {
+    "forget".into()
+}
+fn default_test() -> String {
+    "test".into()
+}
+fn default_confidence() -> Spanned<f64> {
+    Spanned::new(0..0, 0.95)
+}
+fn default_bootstrap() -> usize {
+    200
+}
+fn default_fprs() -> Vec<f64> {
+    vec![0.01, 0.1]
+}
+fn default_fit_fraction() -> f64 {
+    0.5
+}
+
+/// `[mia]`: population attacks on the unlearned and the retrained model, and their AUC gap.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MiaSpec {
+    #[serde(default = "default_forget")]
+    pub members: String,
+    #[serde(default = "default_test")]
+    pub nonmembers: String,
+    #[serde(default = "default_confidence")]
+    pub confidence: Spanned<f64>,
+    #[serde(default = "default_bootstrap")]
+    pub bootstrap: usize,
+    #[serde(default = "default_fprs")]
+    pub fprs: Vec<f64>,
+    #[serde(default = "default_fit_fraction")]
+    pub fit_fraction: f64,
+}
+
+/// Certified mechanisms whose certificate a plan can compute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertifiedMechanism {
+    /// Gaussian mechanism with a given ℓ2 sensitivity.
+    Gaussian,
+    /// Clip the model to radius C0 and add Gaussian noise (sensitivity 2·C0).
+    OutputPerturbation,
+}
+
+/// Gaussian calibration of a certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CalibrationSpec {
+    #[default]
+    Analytic,
+    Classical,
+    Zcdp,
+}
+
+/// `[certify]`: the theoretical ε of the mechanism's parameters at the claim's δ.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertifySpec {
+    pub mechanism: CertifiedMechanism,
+    pub sigma: Spanned<f64>,
+    pub sensitivity: Option<Spanned<f64>>,
+    pub clip_radius: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub calibration: CalibrationSpec,
+}
+
+/// `[[rule]]`: one pass/fail rule. Either `metric` with `at_most` or `at_least`, or `check`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    pub metric: Option<Spanned<String>>,
+    pub at_most: Option<f64>,
+    pub at_least: Option<f64>,
+    pub check: Option<Spanned<Check>>,
+}
+
+/// Named checks a rule can require.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    /// Every MIA AUC gap to retraining has an interval containing 0.
+    MiaIndistinguishable,
+    /// The certificate's (ε, δ) is at most the claim's.
+    CertificateCoversClaim,
+    /// d(u, r) ≤ d(o, r): the unlearned model is closer to retraining than the original (in
+    /// weight space when the bundles hold weights, else JS on the `forget` split).
+    UnlearnedCloserThanOriginal,
+}
+
+impl Check {
+    /// The snake_case name as written in plans.
+    pub fn name(self) -> &'static str {
+        match self {
+            Check::MiaIndistinguishable => "mia_indistinguishable",
+            Check::CertificateCoversClaim => "certificate_covers_claim",
+            Check::UnlearnedCloserThanOriginal => "unlearned_closer_than_original",
+        }
+    }
+}
