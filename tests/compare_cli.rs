@@ -112,8 +112,11 @@ fn close(value: &Value, expected: f64, tolerance: f64) {
 const RETRAINED: [f64; 6] = [0.7, 0.2, 0.1, 0.1, 0.1, 0.8];
 const UNLEARNED: [f64; 6] = [0.2, 0.3, 0.5, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0];
 
+/// (tensor name, shape, values) of one weights file.
+type Tensors = Vec<(&'static str, Vec<usize>, Vec<f32>)>;
+
 fn known_answer_bundles(root: &Path, as_logits: bool) -> [std::path::PathBuf; 3] {
-    let weights: [Vec<(&str, Vec<usize>, Vec<f32>)>; 3] = [
+    let weights: [Tensors; 3] = [
         vec![("a", vec![2], vec![0.0, 0.0]), ("b", vec![1, 1], vec![4.0])],
         vec![("a", vec![2], vec![1.0, 2.0]), ("b", vec![1, 1], vec![2.0])],
         vec![("a", vec![2], vec![0.0, 0.0]), ("b", vec![1, 1], vec![0.0])],
@@ -273,6 +276,70 @@ fn pseudo_random(count: usize, seed: u64) -> Vec<f32> {
             ((state >> 40) as f32 / (1u64 << 24) as f32) * 8.0 - 4.0
         })
         .collect()
+}
+
+/// Every path, one answer: the same outputs stored as C-order f64 in a stored npz, as
+/// Fortran-order big-endian f64 in a deflated npz, give bit-identical metrics.
+#[test]
+fn c_and_fortran_order_stored_and_deflated_give_identical_json() {
+    let temp = tempfile::tempdir().unwrap();
+    let rows = 9_000;
+    let classes = 5;
+    let mut runs = Vec::new();
+    for variant in ["c_stored", "fortran_deflated"] {
+        let mut dirs = Vec::new();
+        for (i, name) in ["o", "u", "r"].iter().enumerate() {
+            let dir = temp.path().join(variant).join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            let values: Vec<f64> = pseudo_random(rows * classes, 50 + i as u64)
+                .into_iter()
+                .map(f64::from)
+                .collect();
+            let bytes = if variant == "c_stored" {
+                f64_npy(&values, &[rows, classes])
+            } else {
+                let column_major: Vec<u8> = (0..classes)
+                    .flat_map(|c| (0..rows).map(move |r| r * classes + c))
+                    .flat_map(|index| values[index].to_be_bytes())
+                    .collect();
+                npy_bytes(">f8", &[rows, classes], &column_major)
+            };
+            let bytes = if variant == "c_stored" {
+                bytes
+            } else {
+                // Flip the header's fortran_order flag (same length: False→True + space).
+                let header_end = 10 + u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+                let text = std::str::from_utf8(&bytes[10..header_end]).unwrap();
+                let patched =
+                    text.replacen("'fortran_order': False,", "'fortran_order': True, ", 1);
+                assert_eq!(patched.len(), header_end - 10);
+                assert!(patched.contains("True"));
+                let mut out = bytes[..10].to_vec();
+                out.extend_from_slice(patched.as_bytes());
+                out.extend_from_slice(&bytes[header_end..]);
+                out
+            };
+            write_npz(
+                &dir.join("outputs.npz"),
+                &[("forget", bytes)],
+                variant != "c_stored",
+            );
+            dirs.push(dir);
+        }
+        let json = run_json(&[
+            "compare",
+            "--json",
+            "--original",
+            dirs[0].to_str().unwrap(),
+            "--unlearned",
+            dirs[1].to_str().unwrap(),
+            "--retrained",
+            dirs[2].to_str().unwrap(),
+        ]);
+        runs.push(json["outputs"].clone());
+    }
+    assert_eq!(runs[0], runs[1]);
+    assert!(runs[0]["forget"]["js"].as_f64().unwrap() > 0.0);
 }
 
 #[test]

@@ -24,13 +24,8 @@ fn expected(code: &str, i: usize) -> f64 {
     match code {
         "b1" => i % 2.0,
         c if c.starts_with('u') => i,
-        _ => {
-            if (i as usize) % 2 == 0 {
-                i
-            } else {
-                -i
-            }
-        }
+        _ if (i as usize).is_multiple_of(2) => i,
+        _ => -i,
     }
 }
 

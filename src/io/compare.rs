@@ -302,6 +302,9 @@ fn compare_weights(bundles: &[ModelBundle; 3]) -> Result<WeightsResult, CompareE
                         });
                     }
                 }
+                for tensor in tensors[index] {
+                    tensor.release(first, len);
+                }
                 let mut sums = WeightSums::default();
                 sums.accumulate(&o[..len], &u[..len], &r[..len]);
                 Ok(sums)
@@ -381,7 +384,7 @@ fn split_views(
             ));
         }
     }
-    if views[2].len() == 0 {
+    if views[2].is_empty() {
         return Err(mismatch(
             views[2].path(),
             split,
@@ -508,6 +511,9 @@ fn compare_outputs(
                     views[0].decode_into(first_row * classes, &mut o[..width])?;
                     views[1].decode_into(first_row * classes, &mut u[..width])?;
                     views[2].decode_into(first_row * classes, &mut r[..width])?;
+                    for view in &views {
+                        view.release(first_row * classes, width);
+                    }
                     let view = |s| rows_view(rows, classes, s);
                     let mut accumulator = OutputAccumulator::new(classes, kind);
                     accumulator
@@ -577,6 +583,9 @@ fn compare_activations(
                     views[0].decode_into(first_row * dim, &mut o[..width])?;
                     views[1].decode_into(first_row * dim, &mut u[..width])?;
                     views[2].decode_into(first_row * dim, &mut r[..width])?;
+                    for view in &views {
+                        view.release(first_row * dim, width);
+                    }
                     let view = |s| rows_view(rows, dim, s);
                     let mut accumulator = ActivationAccumulator::new(dim);
                     accumulator

@@ -326,6 +326,43 @@ impl RawArray {
         Ok(())
     }
 
+    /// Tells the OS that the elements `first .. first + count` (logical order) will not be read
+    /// again soon, so their pages can leave this process's resident set. This is what keeps the
+    /// peak memory of a streamed `compare` at a few chunks instead of the size of the inputs.
+    /// A no-op for in-memory storage and for Fortran-ordered arrays (not contiguous by rows);
+    /// only whole pages inside the range are released, and failures are ignored (it is advice).
+    pub fn release(&self, first: usize, count: usize) {
+        const PAGE: usize = 4096;
+        let Storage::Mapped(map) = &self.storage else {
+            return;
+        };
+        if self.order == MemoryOrder::Fortran && self.shape.len() > 1 {
+            return;
+        }
+        let size = self.dtype.size();
+        let start = self.offset + first.min(self.len) * size;
+        let end = self.offset + first.saturating_add(count).min(self.len) * size;
+        let start = start.div_ceil(PAGE) * PAGE;
+        let end = (end / PAGE) * PAGE;
+        if end > start && end <= map.len() {
+            // SAFETY: the map is a read-only shared mapping of a file (`Mmap::map`). For such a
+            // mapping MADV_DONTNEED only drops page-table entries: a later read faults the same
+            // file bytes back in, so no view ever observes different data.
+            let _ = unsafe {
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
+            };
+        }
+    }
+
+    /// Decodes the whole array as f64 in its logical shape, NaN and Inf included (the caller
+    /// checks, to word the message its own way).
+    pub(crate) fn to_f64_unchecked(&self) -> Result<ArrayD<f64>, IoError> {
+        let mut values = vec![0.0; self.len];
+        self.decode_into(0, &mut values)?;
+        ArrayD::from_shape_vec(IxDyn(&self.shape), values)
+            .map_err(|e| IoError::invalid(&self.path, &self.name, e.to_string()))
+    }
+
     /// Decodes the whole array as f64 in its logical shape (for small arrays). Refuses NaN/Inf.
     pub fn to_f64(&self) -> Result<ArrayD<f64>, IoError> {
         let mut values = vec![0.0; self.len];

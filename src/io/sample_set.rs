@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 
 use ndarray::Array2;
-use ndarray_npy::{ReadNpyError, ReadNpyExt};
 
 use super::IoError;
 
@@ -111,25 +110,8 @@ fn load_directory(dir: &Path) -> Result<Array2<f64>, IoError> {
     Array2::from_shape_vec((files.len(), d), rows).map_err(|e| IoError::format(dir, e.to_string()))
 }
 
-/// Reads an `.npy` array of any float or integer dtype as f64.
+/// Reads an `.npy` array of any supported dtype, byte order and memory order as f64
+/// (finiteness is checked by the caller, which names the trial and column).
 fn read_f64_npy(path: &Path) -> Result<ndarray::ArrayD<f64>, IoError> {
-    let open = || {
-        std::fs::File::open(path).map_err(|source| IoError::Open {
-            path: path.to_path_buf(),
-            source,
-        })
-    };
-    match ndarray::ArrayD::<f64>::read_npy(open()?) {
-        Ok(a) => return Ok(a),
-        Err(ReadNpyError::WrongDescriptor(_)) => {}
-        Err(e) => return Err(IoError::format(path, e.to_string())),
-    }
-    match ndarray::ArrayD::<f32>::read_npy(open()?) {
-        Ok(a) => return Ok(a.mapv(f64::from)),
-        Err(ReadNpyError::WrongDescriptor(_)) => {}
-        Err(e) => return Err(IoError::format(path, e.to_string())),
-    }
-    ndarray::ArrayD::<i64>::read_npy(open()?)
-        .map(|a| a.mapv(|v| v as f64))
-        .map_err(|e| IoError::format(path, format!("not a numeric .npy array: {e}")))
+    super::npy::open_npy(path)?.to_f64_unchecked()
 }
