@@ -5,6 +5,7 @@ pub mod certify;
 pub mod compare;
 pub mod epsilon;
 pub mod mia;
+pub mod progress;
 pub mod run;
 pub mod sample;
 
