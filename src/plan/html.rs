@@ -41,6 +41,10 @@ pub fn render_html(report: &AuditReport) -> String {
             certificate_block(report),
             empirical_block(report),
         ]));
+        let plots = epsilon_figures(report);
+        if !plots.is_empty() {
+            doc.raw(&figures(&plots));
+        }
     }
 
     if let Some(mia) = &report.mia {
@@ -102,7 +106,22 @@ fn certificate_block(report: &AuditReport) -> String {
                 .row(["source".to_string(), c.source.clone()]);
             out.push_str(&table_html(&table));
         }
-        None => out.push_str("<p>This plan computes no certificate (no [certify]).</p>\n"),
+        None => match &report.mechanism {
+            Some(m) => {
+                let mut table = Table::new(["quantity", "value"]);
+                table
+                    .row(["mechanism".to_string(), m.name.clone()])
+                    .row(["status".to_string(), m.certificate.status.to_string()])
+                    .row([
+                        "certified ε".to_string(),
+                        fmt_optional(m.certificate.epsilon),
+                    ])
+                    .row(["certified δ".to_string(), fmt_optional(m.certificate.delta)])
+                    .row(["source".to_string(), m.certificate.reason.clone()]);
+                out.push_str(&table_html(&table));
+            }
+            None => out.push_str("<p>This plan computes no certificate (no [certify]).</p>\n"),
+        },
     }
     out
 }
@@ -115,11 +134,126 @@ fn empirical_block(report: &AuditReport) -> String {
             .row(["claimed ε".to_string(), fmt_number(claim.epsilon)])
             .row(["claimed δ".to_string(), fmt_number(claim.delta)]);
     }
-    out.push_str(&table_html(&table));
-    out.push_str(
-        "<p>This plan runs no repeated-sampling ε audit, so there is no empirical ε lower \
-         bound and no per-example ε histogram to set against the claim.</p>\n",
-    );
+    match &report.epsilon {
+        Some(audit) => {
+            table
+                .row([
+                    format!(
+                        "ε lower bound ({}% confidence)",
+                        fmt_number(100.0 * audit.confidence)
+                    ),
+                    fmt_number(audit.epsilon_lower_bound),
+                ])
+                .row([
+                    "largest ε these runs could certify".to_string(),
+                    fmt_number(audit.epsilon_ceiling_corrected),
+                ])
+                .row([
+                    "runs (unlearned / retrained)".to_string(),
+                    format!("{} / {}", audit.n_unlearned, audit.n_retrained),
+                ])
+                .row([
+                    "verdict on the claim".to_string(),
+                    format!("{}: {}", audit.verdict.unwrap_or("—"), audit.reason),
+                ]);
+            if let Some(mechanism) = &report.mechanism {
+                table.row([
+                    format!(
+                        "mechanism `{}` certificate ({})",
+                        mechanism.name, mechanism.certificate.status
+                    ),
+                    format!(
+                        "ε = {}, δ = {}",
+                        fmt_optional(mechanism.certificate.epsilon),
+                        fmt_optional(mechanism.certificate.delta)
+                    ),
+                ]);
+            }
+            out.push_str(&table_html(&table));
+        }
+        None => {
+            out.push_str(&table_html(&table));
+            out.push_str(
+                "<p>This plan runs no repeated-sampling ε audit ([epsilon]), so there is no \
+                 empirical ε lower bound to set against the claim.</p>\n",
+            );
+        }
+    }
+    out
+}
+
+fn epsilon_figures(report: &AuditReport) -> Vec<String> {
+    let mut out = Vec::new();
+    let claim = report.claim.as_ref().map(|c| c.epsilon);
+    if let Some(per_example) = report.epsilon.as_ref().and_then(|e| e.per_example.as_ref()) {
+        let bounds = &per_example.epsilon_lower_bounds;
+        let high = bounds
+            .iter()
+            .copied()
+            .chain(claim)
+            .fold(0.0f64, f64::max)
+            .max(1e-3)
+            * 1.05;
+        let bins = 20;
+        let width = high / bins as f64;
+        let edges: Vec<f64> = (0..=bins).map(|i| width * i as f64).collect();
+        let mut counts = vec![0.0; bins];
+        for &b in bounds {
+            counts[((b / width) as usize).min(bins - 1)] += 1.0;
+        }
+        let peak = counts.iter().copied().fold(1.0, f64::max);
+        let mut plot = Plot::new(
+            "Per-example ε lower bounds against the claim",
+            Axis::linear(0.0, high, "ε lower bound (simultaneous)"),
+            Axis::linear(0.0, peak * 1.1, "forget examples"),
+        );
+        plot.bars("forget examples", PALETTE[2], &edges, &counts);
+        if let Some(epsilon) = claim {
+            plot.vertical_line(
+                &format!("claimed ε = {}", fmt_number(epsilon)),
+                PALETTE[1],
+                epsilon,
+            );
+        }
+        out.push(figure(
+            &plot.finish(),
+            &format!(
+                "{} of {} examples exceed the claim.",
+                per_example
+                    .count_exceeding_claim
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "—".into()),
+                bounds.len()
+            ),
+        ));
+    }
+    if let Some(h) = &report.sample_histogram {
+        let peak = h
+            .unlearned
+            .iter()
+            .chain(&h.retrained)
+            .copied()
+            .max()
+            .unwrap_or(1)
+            .max(1) as f64;
+        let mut plot = Plot::new(
+            "Runs: unlearned vs retrained",
+            Axis::linear(
+                h.bin_edges.first().copied().unwrap_or(0.0),
+                h.bin_edges.last().copied().unwrap_or(1.0),
+                &h.score.replace('_', " "),
+            ),
+            Axis::linear(0.0, peak * 1.1, "runs"),
+        );
+        let as_f64 = |v: &[u64]| v.iter().map(|&c| c as f64).collect::<Vec<_>>();
+        plot.bars("unlearned", PALETTE[1], &h.bin_edges, &as_f64(&h.unlearned));
+        plot.bars("retrained", PALETTE[0], &h.bin_edges, &as_f64(&h.retrained));
+        out.push(figure(
+            &plot.finish(),
+            "The recorded statistic of every run (mean over its columns). Distributions that \
+             separate are what the ε audit detects.",
+        ));
+    }
     out
 }
 

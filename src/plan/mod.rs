@@ -161,20 +161,131 @@ fn validate_values(file: &PlanFile, source: &str, invalid: &Invalid) -> Result<(
             ));
         }
         let delta = *claim.delta.get_ref();
-        if !(0.0..1.0).contains(&delta) {
+        if !(delta > 0.0 && delta < 1.0) {
             return Err(invalid(
                 "claim.delta",
                 line_of(source, claim.delta.span().start),
-                format!("{delta} is not in [0, 1)"),
+                format!("{delta} is not in (0, 1)"),
             ));
         }
     }
-    if file.compare.is_none() && file.mia.is_none() && file.certify.is_none() {
+    if file.compare.is_none()
+        && file.mia.is_none()
+        && file.certify.is_none()
+        && file.epsilon.is_none()
+    {
         return Err(invalid(
             "plan",
             1,
-            "no analysis to run: add at least one of [compare], [mia], [certify]".into(),
+            "no analysis to run: add at least one of [compare], [mia], [certify], [epsilon]".into(),
         ));
+    }
+    if let Some(epsilon) = &file.epsilon {
+        let line = table_line(source, "epsilon");
+        let confidence = *epsilon.confidence.get_ref();
+        if !(confidence > 0.0 && confidence < 1.0) {
+            return Err(invalid(
+                "epsilon.confidence",
+                line_of(source, epsilon.confidence.span().start).max(line),
+                format!("{confidence} is not in (0, 1)"),
+            ));
+        }
+        let Some(claim) = &file.claim else {
+            return Err(invalid(
+                "claim",
+                line,
+                "[epsilon] needs a [claim]: the bound is taken at the claim's δ".into(),
+            ));
+        };
+        let evidence = &file.evidence;
+        let samples = (
+            evidence.unlearned_samples.is_some(),
+            evidence.retrained_samples.is_some(),
+        );
+        match (samples, &evidence.mechanism) {
+            ((true, true), None) => {}
+            ((false, false), Some(mechanism)) => {
+                let weights = mechanism.record == schema::RecordSpec::Weights;
+                if weights != (claim.space == Space::Weights) {
+                    return Err(invalid(
+                        "claim.space",
+                        table_line(source, "claim"),
+                        format!(
+                            "the claim is in {:?} space but evidence.mechanism.record = {:?} \
+                             records {} space",
+                            claim.space,
+                            mechanism.record,
+                            if weights { "weight" } else { "output" }
+                        ),
+                    ));
+                }
+            }
+            ((false, false), None) | ((true, false), None) | ((false, true), None) => {
+                return Err(invalid(
+                    "evidence.unlearned_samples",
+                    table_line(source, "evidence"),
+                    "[epsilon] needs both evidence.unlearned_samples and \
+                     evidence.retrained_samples, or [evidence.mechanism]"
+                        .into(),
+                ));
+            }
+            (_, Some(_)) => {
+                return Err(invalid(
+                    "evidence.mechanism",
+                    table_line(source, "evidence.mechanism"),
+                    "give either sample sets or a mechanism, not both".into(),
+                ));
+            }
+        }
+    }
+    if let Some(mechanism) = &file.evidence.mechanism {
+        let line = table_line(source, "evidence.mechanism");
+        let name = mechanism.name.get_ref();
+        if !crate::mechanisms::MECHANISM_NAMES.contains(&name.as_str()) {
+            return Err(invalid(
+                "evidence.mechanism.name",
+                line_of(source, mechanism.name.span().start),
+                format!(
+                    "unknown mechanism `{name}`; known: {}",
+                    crate::mechanisms::MECHANISM_NAMES.join(", ")
+                ),
+            ));
+        }
+        if *mechanism.trials.get_ref() < 2 {
+            return Err(invalid(
+                "evidence.mechanism.trials",
+                line_of(source, mechanism.trials.span().start),
+                "at least 2 runs per side are needed".into(),
+            ));
+        }
+        match (&mechanism.forget_count, &mechanism.forget) {
+            (Some(count), None) if *count.get_ref() > 0 => {}
+            (None, Some(indices)) if !indices.is_empty() => {}
+            _ => {
+                return Err(invalid(
+                    "evidence.mechanism.forget_count",
+                    line,
+                    "give exactly one of forget_count (> 0) or forget (a non-empty list)".into(),
+                ));
+            }
+        }
+        if let Some(model) = &mechanism.model
+            && crate::mechanisms::ModelKind::parse(model).is_none()
+        {
+            return Err(invalid(
+                "evidence.mechanism.model",
+                line,
+                format!("`{model}`: expected logistic or softmax"),
+            ));
+        }
+        if file.epsilon.is_none() {
+            return Err(invalid(
+                "evidence.mechanism",
+                line,
+                "a mechanism's runs are evidence for [epsilon], which this plan does not run"
+                    .into(),
+            ));
+        }
     }
     if let Some(mia) = &file.mia {
         let line = table_line(source, "mia");
@@ -275,6 +386,10 @@ fn validate_evidence(
         ("evidence.labels", &evidence.labels),
         ("evidence.unlearned_samples", &evidence.unlearned_samples),
         ("evidence.retrained_samples", &evidence.retrained_samples),
+        (
+            "evidence.mechanism.data",
+            &evidence.mechanism.as_ref().map(|m| m.data.clone()),
+        ),
     ];
     for (key, entry) in entries {
         if let Some(value) = entry {

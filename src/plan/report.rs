@@ -107,6 +107,21 @@ pub struct MiaFinding {
     pub outcome: Outcome,
 }
 
+/// The in-process mechanism runs behind `[epsilon]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MechanismRun {
+    pub name: String,
+    pub parameters: serde_json::Value,
+    /// The mechanism's own certificate (faulty variants claim the correct one's).
+    pub certificate: crate::mechanisms::Certificate,
+    pub trials: usize,
+    pub record: super::schema::RecordSpec,
+    pub record_dimension: usize,
+    pub forget_indices: Vec<usize>,
+    /// `ChaCha8Rng::seed_from_u64(plan.seed)`, stream 2·run + side.
+    pub seed: u64,
+}
+
 /// Provenance: tool, inputs with digests, the seed and every parameter of the plan.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReportProvenance {
@@ -132,6 +147,10 @@ pub struct AuditReport {
     pub sanity_ordering: Option<SanityOrdering>,
     pub mia: Option<MiaFinding>,
     pub certificate: Option<Certificate>,
+    pub mechanism: Option<MechanismRun>,
+    pub epsilon: Option<crate::audit::EpsilonAudit>,
+    /// Per-run mean of the recorded statistic, unlearned vs retrained runs (`[epsilon]`).
+    pub sample_histogram: Option<ScoreHistogram>,
     pub provenance: ReportProvenance,
     /// Wall-clock seconds per step: the only field that differs between identical runs.
     pub wall_times_seconds: BTreeMap<String, f64>,
@@ -274,6 +293,23 @@ impl Finding for AuditReport {
         if let Some(certificate) = &self.certificate {
             out.push_str(&format!("\n## {}\n\n", certificate.title()));
             out.push_str(&certificate.markdown());
+        }
+        if let Some(mechanism) = &self.mechanism {
+            out.push_str(&format!(
+                "\n## Mechanism `{}`\n\n{} runs per side, recording {:?} (d = {}); its \
+                 certificate: ε = {}, δ = {} ({}).\n",
+                mechanism.name,
+                mechanism.trials,
+                mechanism.record,
+                mechanism.record_dimension,
+                fmt_optional(mechanism.certificate.epsilon),
+                fmt_optional(mechanism.certificate.delta),
+                mechanism.certificate.status
+            ));
+        }
+        if let Some(epsilon) = &self.epsilon {
+            out.push_str(&format!("\n## {}\n\n", epsilon.title()));
+            out.push_str(&epsilon.markdown());
         }
         if let Some(mia) = &self.mia {
             out.push_str(&format!(

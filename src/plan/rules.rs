@@ -27,6 +27,8 @@ pub enum Metric {
     MiaMaxAucGap,
     /// The certificate's ε (`certify`).
     CertificateEpsilon,
+    /// The certified empirical ε lower bound (`epsilon`).
+    EpsilonLowerBound,
 }
 
 impl Metric {
@@ -42,6 +44,7 @@ impl Metric {
             "verification_error_relative" => Metric::VerificationErrorRelative,
             "mia.max_auc_gap" => Metric::MiaMaxAucGap,
             "certificate.epsilon" => Metric::CertificateEpsilon,
+            "epsilon.lower_bound" => Metric::EpsilonLowerBound,
             _ => {
                 if let Some(s) = split("kl.") {
                     Metric::Kl(s)
@@ -69,6 +72,7 @@ impl Metric {
             Metric::AccuracyGap(s) => format!("accuracy_gap.{s}"),
             Metric::MiaMaxAucGap => "mia.max_auc_gap".into(),
             Metric::CertificateEpsilon => "certificate.epsilon".into(),
+            Metric::EpsilonLowerBound => "epsilon.lower_bound".into(),
         }
     }
 
@@ -77,6 +81,7 @@ impl Metric {
         match self {
             Metric::MiaMaxAucGap => "mia",
             Metric::CertificateEpsilon => "certify",
+            Metric::EpsilonLowerBound => "epsilon",
             _ => "compare",
         }
     }
@@ -118,7 +123,7 @@ impl Rule {
 
 const METRIC_NAMES: &str = "verification_error, verification_error_relative, kl.<split>, \
     js.<split>, activation_distance.<split>, accuracy_gap.<split>, mia.max_auc_gap, \
-    certificate.epsilon";
+    certificate.epsilon, epsilon.lower_bound";
 
 pub(super) fn validate_rules(
     file: &PlanFile,
@@ -129,6 +134,7 @@ pub(super) fn validate_rules(
         "compare" => file.compare.is_some(),
         "mia" => file.mia.is_some(),
         "certify" => file.certify.is_some(),
+        "epsilon" => file.epsilon.is_some(),
         _ => false,
     };
     // Rules are array-of-tables; the header line of rule i is the i-th `[[rule]]`.
@@ -202,7 +208,11 @@ pub(super) fn validate_rules(
                 let check = *check.get_ref();
                 let needs: &[(&str, bool)] = match check {
                     Check::MiaIndistinguishable => &[("mia", file.mia.is_some())],
-                    Check::CertificateCoversClaim => &[("certify", file.certify.is_some())],
+                    Check::ClaimNotViolated => &[("epsilon", file.epsilon.is_some())],
+                    Check::CertificateCoversClaim => &[(
+                        "certify] or [evidence.mechanism",
+                        file.certify.is_some() || file.evidence.mechanism.is_some(),
+                    )],
                     Check::UnlearnedCloserThanOriginal => &[("compare", file.compare.is_some())],
                 };
                 if let Some((table, _)) = needs.iter().find(|(_, present)| !present) {
@@ -238,6 +248,7 @@ mod tests {
             "accuracy_gap.forget",
             "mia.max_auc_gap",
             "certificate.epsilon",
+            "epsilon.lower_bound",
         ] {
             assert_eq!(Metric::parse(name).unwrap().name(), name);
         }

@@ -10,12 +10,13 @@ use std::time::Instant;
 use ndarray::Array2;
 
 use super::report::{
-    AuditReport, ClaimSummary, MiaFinding, MiaPair, OrderingRow, PlanSummary, ReportProvenance,
-    RuleResult, SanityOrdering, ScoreHistogram,
+    AuditReport, ClaimSummary, MechanismRun, MiaFinding, MiaPair, OrderingRow, PlanSummary,
+    ReportProvenance, RuleResult, SanityOrdering, ScoreHistogram,
 };
 use super::rules::{Bound, Metric, Rule};
 use super::schema::{CalibrationSpec, CertifiedMechanism, Check, OutputsAre};
 use super::{Plan, PlanError};
+use crate::audit::EpsilonAudit;
 use crate::certify::Certificate;
 use crate::certify::gaussian::{Calibration, GaussianTarget, gaussian_certificate};
 use crate::certify::output_perturbation::OutputPerturbationParams;
@@ -27,6 +28,7 @@ use crate::metrics::OutputKind;
 use crate::mia::roc::{FprConvention, RocConfig};
 use crate::mia::signals::Signal;
 use crate::mia::{Loss, PopulationConfig, SplitOutputs, compare_to_reference, population_attacks};
+use crate::report::Finding;
 use crate::report::{InputDigest, Outcome, sha256_file};
 
 /// Progress of a plan run (STYLE habit 6): the library never prints; the binary plugs in a bar.
@@ -35,6 +37,8 @@ pub trait PlanProgress: Sync {
     fn start(&self, _total: usize) {}
     /// A step named `name` begins.
     fn step(&self, _name: &str) {}
+    /// `done` of `total` mechanism runs have finished (sampling only).
+    fn runs(&self, _done: usize, _total: usize) {}
     /// Every step is done.
     fn finish(&self) {}
 }
@@ -72,6 +76,8 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
     let file = &plan.file;
     let evidence = &file.evidence;
     let total = [
+        file.epsilon.is_some(),
+        evidence.mechanism.is_some(),
         file.compare.is_some(),
         file.compare.is_some() && evidence.retrained_again.is_some(),
         file.mia.is_some(),
@@ -270,6 +276,71 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
         timed("certify", started);
     }
 
+    let mut mechanism_run = None;
+    let mut epsilon = None;
+    let mut sample_histogram = None;
+    if let Some(spec) = &file.epsilon {
+        let claim = file
+            .claim
+            .as_ref()
+            .expect("validated: [epsilon] needs [claim]");
+        let (unlearned_set, retrained_set) = match &evidence.mechanism {
+            Some(mechanism) => {
+                progress.step(&format!("sample {}", mechanism.name.get_ref()));
+                let started = Instant::now();
+                let (run, sets) = sample_mechanism(plan, mechanism, progress)?;
+                mechanism_run = Some(run);
+                timed("sample", started);
+                sets
+            }
+            None => {
+                let load = |value: &Option<toml::Spanned<String>>| {
+                    let value = value.as_ref().expect("validated: both sample sets");
+                    crate::io::load_sample_set(&plan.resolve(value.get_ref()))
+                        .map_err(|e| analysis_error("epsilon", e))
+                };
+                (
+                    load(&evidence.unlearned_samples)?,
+                    load(&evidence.retrained_samples)?,
+                )
+            }
+        };
+        progress.step("epsilon");
+        let started = Instant::now();
+        let audit_claim =
+            crate::audit::Claim::new(Some(*claim.epsilon.get_ref()), *claim.delta.get_ref())
+                .map_err(|e| analysis_error("epsilon", e))?;
+        let options = crate::audit::AuditOptions {
+            confidence: *spec.confidence.get_ref(),
+            per_example: spec.per_example,
+            seed: file.plan.seed,
+            ..Default::default()
+        };
+        let audit =
+            crate::audit::audit_epsilon(&unlearned_set, &retrained_set, &audit_claim, &options)
+                .map_err(|e| analysis_error("epsilon", e))?;
+        let run_means = |set: &crate::io::SampleSet| -> Vec<f64> {
+            set.values
+                .rows()
+                .into_iter()
+                .map(|row| row.iter().sum::<f64>() / row.len() as f64)
+                .collect()
+        };
+        let mut hist = histogram(
+            "runs",
+            &run_means(&unlearned_set),
+            &run_means(&retrained_set),
+            24,
+        );
+        hist.score = match &evidence.mechanism {
+            Some(m) => format!("run_mean_{:?}", m.record).to_lowercase(),
+            None => "run_mean".into(),
+        };
+        sample_histogram = Some(hist);
+        epsilon = Some(audit);
+        timed("epsilon", started);
+    }
+
     progress.step("rules");
     let rules: Vec<RuleResult> = plan
         .rules
@@ -282,6 +353,8 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
                 ordering.as_ref(),
                 mia.as_ref(),
                 certificate.as_ref(),
+                epsilon.as_ref(),
+                mechanism_run.as_ref(),
             )
         })
         .collect();
@@ -313,6 +386,9 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
         sanity_ordering: ordering,
         mia,
         certificate,
+        mechanism: mechanism_run,
+        epsilon,
+        sample_histogram,
         provenance: ReportProvenance {
             tool: env!("CARGO_PKG_NAME"),
             version: env!("CARGO_PKG_VERSION"),
@@ -344,10 +420,12 @@ fn input_digests(plan: &Plan) -> Result<Vec<InputDigest>, PlanError> {
             }
         }
     }
+    let data = evidence.mechanism.as_ref().map(|m| m.data.clone());
     for single in [
         &evidence.labels,
         &evidence.unlearned_samples,
         &evidence.retrained_samples,
+        &data,
     ]
     .into_iter()
     .flatten()
@@ -511,6 +589,7 @@ fn metric_value(
     comparison: Option<&Comparison>,
     mia: Option<&MiaFinding>,
     certificate: Option<&Certificate>,
+    epsilon: Option<&EpsilonAudit>,
 ) -> Result<f64, String> {
     let split_metrics = |split: &str| {
         let comparison = comparison.ok_or("[compare] did not run")?;
@@ -589,6 +668,17 @@ fn metric_value(
                 .reduce(f64::max)
                 .ok_or_else(|| "no attack ran".to_string())
         }
+        Metric::EpsilonLowerBound => {
+            let epsilon = epsilon.ok_or("[epsilon] did not run")?;
+            if epsilon.epsilon_lower_bound.is_finite() {
+                Ok(epsilon.epsilon_lower_bound)
+            } else {
+                Err(format!(
+                    "the ε lower bound is {}",
+                    epsilon.epsilon_lower_bound
+                ))
+            }
+        }
         Metric::CertificateEpsilon => {
             let certificate = certificate.ok_or("[certify] did not run")?;
             if certificate.epsilon.is_finite() {
@@ -607,12 +697,14 @@ fn evaluate(
     ordering: Option<&SanityOrdering>,
     mia: Option<&MiaFinding>,
     certificate: Option<&Certificate>,
+    epsilon: Option<&EpsilonAudit>,
+    mechanism: Option<&MechanismRun>,
 ) -> RuleResult {
     let description = rule.describe();
     match rule {
         Rule::Threshold { metric, bound } => {
             let (value, value_reason, outcome) =
-                match metric_value(metric, comparison, mia, certificate) {
+                match metric_value(metric, comparison, mia, certificate, epsilon) {
                     Err(reason) => (
                         None,
                         Some(reason.clone()),
@@ -649,7 +741,8 @@ fn evaluate(
             }
         }
         Rule::Check(check) => {
-            let (value, outcome) = evaluate_check(*check, plan, ordering, mia, certificate);
+            let (value, outcome) =
+                evaluate_check(*check, plan, ordering, mia, certificate, epsilon, mechanism);
             RuleResult {
                 rule: description,
                 metric: None,
@@ -669,6 +762,8 @@ fn evaluate_check(
     ordering: Option<&SanityOrdering>,
     mia: Option<&MiaFinding>,
     certificate: Option<&Certificate>,
+    epsilon: Option<&EpsilonAudit>,
+    mechanism: Option<&MechanismRun>,
 ) -> (Option<f64>, Outcome) {
     let inconclusive = |reason: String| (None, Outcome::Inconclusive { reason });
     match check {
@@ -676,25 +771,50 @@ fn evaluate_check(
             Some(mia) => (None, mia.outcome.clone()),
             None => inconclusive("[mia] did not run".into()),
         },
+        Check::ClaimNotViolated => match epsilon {
+            Some(audit) => {
+                let value = Some(audit.epsilon_lower_bound).filter(|v| v.is_finite());
+                match audit.outcome() {
+                    // A bound with no verdict cannot pass a rule.
+                    Outcome::Info => inconclusive("the ε audit gave no verdict".into()),
+                    outcome => (value, outcome),
+                }
+            }
+            None => inconclusive("[epsilon] did not run".into()),
+        },
         Check::CertificateCoversClaim => {
-            let (Some(certificate), Some(claim)) = (certificate, plan.file.claim.as_ref()) else {
-                return inconclusive("needs [certify] and [claim]".into());
+            let Some(claim) = plan.file.claim.as_ref() else {
+                return inconclusive("needs a [claim]".into());
+            };
+            // The [certify] certificate when there is one, else the mechanism's own.
+            let (certified_epsilon, certified_delta) = match (certificate, mechanism) {
+                (Some(c), _) => (c.epsilon, c.delta),
+                (None, Some(m)) => match (m.certificate.epsilon, m.certificate.delta) {
+                    (Some(e), Some(d)) => (e, d),
+                    _ => {
+                        return inconclusive(format!(
+                            "mechanism `{}` has no certificate: {}",
+                            m.name, m.certificate.reason
+                        ));
+                    }
+                },
+                (None, None) => return inconclusive("no certificate was computed".into()),
             };
             let (epsilon, delta) = (*claim.epsilon.get_ref(), *claim.delta.get_ref());
-            if !certificate.epsilon.is_finite() {
-                return inconclusive(format!("the certificate's ε is {}", certificate.epsilon));
+            if !certified_epsilon.is_finite() {
+                return inconclusive(format!("the certificate's ε is {certified_epsilon}"));
             }
-            let outcome = if certificate.epsilon <= epsilon && certificate.delta <= delta {
+            let outcome = if certified_epsilon <= epsilon && certified_delta <= delta {
                 Outcome::Pass
             } else {
                 Outcome::Fail {
                     reason: format!(
-                        "the certificate gives (ε, δ) = ({}, {}), weaker than the claim ({epsilon}, {delta})",
-                        certificate.epsilon, certificate.delta
+                        "the certificate gives (ε, δ) = ({certified_epsilon}, {certified_delta}), \
+                         weaker than the claim ({epsilon}, {delta})"
                     ),
                 }
             };
-            (Some(certificate.epsilon), outcome)
+            (Some(certified_epsilon), outcome)
         }
         Check::UnlearnedCloserThanOriginal => {
             let Some(row) = ordering.and_then(|o| {
@@ -725,4 +845,114 @@ fn evaluate_check(
             }
         }
     }
+}
+
+/// Forwards the trial runner's progress as a count of finished runs.
+struct RunCounter<'a> {
+    progress: &'a dyn PlanProgress,
+    done: std::sync::atomic::AtomicUsize,
+    total: std::sync::atomic::AtomicUsize,
+}
+
+impl crate::sampling::Observer for RunCounter<'_> {
+    fn on_start(&self, total_runs: usize) {
+        use std::sync::atomic::Ordering;
+        self.total.store(total_runs, Ordering::Relaxed);
+    }
+    fn on_run_finished(&self, _run: usize, _side: crate::sampling::Side) {
+        use std::sync::atomic::Ordering;
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        self.progress.runs(done, self.total.load(Ordering::Relaxed));
+    }
+}
+
+/// Runs the plan's mechanism `trials` times per side (`sampling::run_trials`, seed
+/// `plan.seed`), the same way `unlearn-audit sample` does.
+fn sample_mechanism(
+    plan: &Plan,
+    spec: &super::schema::MechanismSpec,
+    progress: &dyn PlanProgress,
+) -> Result<(MechanismRun, (crate::io::SampleSet, crate::io::SampleSet)), PlanError> {
+    use super::schema::RecordSpec;
+    use crate::mechanisms::{MechanismOptions, ModelKind, Split};
+    use crate::models::Dataset;
+    use crate::sampling::{Record, run_trials};
+    let seed = plan.file.plan.seed;
+    let data_path = plan.resolve(spec.data.get_ref());
+    let table = crate::io::read_labelled_csv(&data_path, &spec.label_column)
+        .map_err(|e| analysis_error("evidence.mechanism", e))?;
+    let num_classes = table.num_classes.max(2);
+    let data = Dataset::new(table.features, table.labels, num_classes).map_err(|e| {
+        PlanError::Analysis {
+            analysis: "evidence.mechanism",
+            message: format!("{}: {}", data_path.display(), error_chain(&e)),
+        }
+    })?;
+    let forget = match (&spec.forget_count, &spec.forget) {
+        (Some(count), _) => {
+            let count = *count.get_ref();
+            if count >= data.len() {
+                return Err(PlanError::Analysis {
+                    analysis: "evidence.mechanism",
+                    message: format!(
+                        "forget_count = {count}: the data has only {} rows",
+                        data.len()
+                    ),
+                });
+            }
+            Split::choose_forget_indices(data.len(), count, seed)
+        }
+        (None, Some(indices)) => indices.clone(),
+        (None, None) => unreachable!("validated: forget_count or forget"),
+    };
+    let split = Split::new(&data, &forget).map_err(|e| analysis_error("evidence.mechanism", e))?;
+    let options = MechanismOptions {
+        model: spec.model.as_deref().and_then(ModelKind::parse),
+        lambda: spec.lambda,
+        sigma: spec.sigma,
+        epsilon: spec.epsilon,
+        delta: spec.delta,
+        steps: spec.steps,
+        learning_rate: spec.learning_rate,
+    };
+    let mechanism = crate::mechanisms::build(spec.name.get_ref(), split, &options)
+        .map_err(|e| analysis_error("evidence.mechanism", e))?;
+    let record = match spec.record {
+        RecordSpec::Weights => Record::Weights,
+        RecordSpec::ForgetScores => Record::ForgetScores,
+        RecordSpec::ForgetLosses => Record::ForgetLosses,
+        RecordSpec::Statistic => Record::Statistic,
+    };
+    let counter = RunCounter {
+        progress,
+        done: Default::default(),
+        total: Default::default(),
+    };
+    let trials = *spec.trials.get_ref();
+    let samples = run_trials(mechanism.as_ref(), trials, seed, record, &counter)
+        .map_err(|e| analysis_error("evidence.mechanism", e))?;
+    let source = |side: &str| std::path::PathBuf::from(format!("{}:{side}", spec.name.get_ref()));
+    let run = MechanismRun {
+        name: spec.name.get_ref().clone(),
+        parameters: mechanism.parameters(),
+        certificate: mechanism.certificate(),
+        trials,
+        record: spec.record,
+        record_dimension: samples.unlearned.ncols(),
+        forget_indices: forget,
+        seed,
+    };
+    Ok((
+        run,
+        (
+            crate::io::SampleSet {
+                source: source("unlearned"),
+                values: samples.unlearned,
+            },
+            crate::io::SampleSet {
+                source: source("retrained"),
+                values: samples.retrained,
+            },
+        ),
+    ))
 }

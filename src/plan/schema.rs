@@ -15,6 +15,7 @@ pub struct PlanFile {
     pub compare: Option<CompareSpec>,
     pub mia: Option<MiaSpec>,
     pub certify: Option<CertifySpec>,
+    pub epsilon: Option<EpsilonSpec>,
     #[serde(default, rename = "rule")]
     pub rules: Vec<RuleSpec>,
 }
@@ -73,6 +74,63 @@ pub struct EvidenceSpec {
     pub unlearned_samples: Option<Spanned<String>>,
     /// Sample set of the retraining reference.
     pub retrained_samples: Option<Spanned<String>>,
+    /// A reference mechanism to run in-process instead of sample sets.
+    pub mechanism: Option<MechanismSpec>,
+}
+
+/// What each mechanism run records (`sampling::Record`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordSpec {
+    /// Flattened parameters (weight space).
+    Weights,
+    /// Per forget example, ln p_y − ln(1 − p_y) (output space).
+    ForgetScores,
+    /// Per forget example, −ln p_y (output space).
+    ForgetLosses,
+    /// Mean logit-scaled confidence over the forget set (output space, d = 1).
+    Statistic,
+}
+
+fn default_label_column() -> String {
+    "label".into()
+}
+
+/// `[evidence.mechanism]`: a reference mechanism (`mechanisms::build`) run `trials` times per
+/// side on a labelled CSV; its two sample sets are the evidence of `[epsilon]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MechanismSpec {
+    pub name: Spanned<String>,
+    pub data: Spanned<String>,
+    #[serde(default = "default_label_column")]
+    pub label_column: String,
+    /// Forget this many rows chosen by a seeded shuffle (seed: `plan.seed`).
+    pub forget_count: Option<Spanned<usize>>,
+    /// Or these row indices, removed in this order.
+    pub forget: Option<Vec<usize>>,
+    pub trials: Spanned<usize>,
+    pub record: RecordSpec,
+    /// `logistic` or `softmax` (default: the mechanism's).
+    pub model: Option<String>,
+    pub lambda: Option<f64>,
+    pub sigma: Option<f64>,
+    pub epsilon: Option<f64>,
+    pub delta: Option<f64>,
+    pub steps: Option<usize>,
+    pub learning_rate: Option<f64>,
+}
+
+/// `[epsilon]`: the empirical ε lower bound from the two sample sets, and the verdict on the
+/// claim (`audit::audit_epsilon`, `docs/epsilon.md`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpsilonSpec {
+    #[serde(default = "default_confidence")]
+    pub confidence: Spanned<f64>,
+    /// One bound per column (forget example), simultaneous across examples.
+    #[serde(default)]
+    pub per_example: bool,
 }
 
 /// `[compare]`: indistinguishability metrics between the bundles (no options yet).
@@ -165,6 +223,8 @@ pub struct RuleSpec {
 pub enum Check {
     /// Every MIA AUC gap to retraining has an interval containing 0.
     MiaIndistinguishable,
+    /// The empirical ε lower bound does not exceed the claimed ε (`[epsilon]`).
+    ClaimNotViolated,
     /// The certificate's (ε, δ) is at most the claim's.
     CertificateCoversClaim,
     /// d(u, r) ≤ d(o, r): the unlearned model is closer to retraining than the original (in
@@ -177,6 +237,7 @@ impl Check {
     pub fn name(self) -> &'static str {
         match self {
             Check::MiaIndistinguishable => "mia_indistinguishable",
+            Check::ClaimNotViolated => "claim_not_violated",
             Check::CertificateCoversClaim => "certificate_covers_claim",
             Check::UnlearnedCloserThanOriginal => "unlearned_closer_than_original",
         }
