@@ -39,6 +39,9 @@ impl PlanProgress for Bar {
             self.0.set_message(name.to_string());
         }
     }
+    fn runs(&self, done: usize, total: usize) {
+        self.0.set_message(format!("sampling: {done}/{total} runs"));
+    }
     fn finish(&self) {
         self.0.finish_and_clear();
     }

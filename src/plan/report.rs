@@ -296,11 +296,11 @@ impl Finding for AuditReport {
         }
         if let Some(mechanism) = &self.mechanism {
             out.push_str(&format!(
-                "\n## Mechanism `{}`\n\n{} runs per side, recording {:?} (d = {}); its \
+                "\n## Mechanism `{}`\n\n{} runs per side, recording {} (d = {}); its \
                  certificate: ε = {}, δ = {} ({}).\n",
                 mechanism.name,
                 mechanism.trials,
-                mechanism.record,
+                mechanism.record.name(),
                 mechanism.record_dimension,
                 fmt_optional(mechanism.certificate.epsilon),
                 fmt_optional(mechanism.certificate.delta),

@@ -333,7 +333,7 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
             24,
         );
         hist.score = match &evidence.mechanism {
-            Some(m) => format!("run_mean_{:?}", m.record).to_lowercase(),
+            Some(m) => format!("run_mean_{}", m.record.name()),
             None => "run_mean".into(),
         };
         sample_histogram = Some(hist);

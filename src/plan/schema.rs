@@ -92,6 +92,18 @@ pub enum RecordSpec {
     Statistic,
 }
 
+impl RecordSpec {
+    /// The snake_case name as written in plans.
+    pub fn name(self) -> &'static str {
+        match self {
+            RecordSpec::Weights => "weights",
+            RecordSpec::ForgetScores => "forget_scores",
+            RecordSpec::ForgetLosses => "forget_losses",
+            RecordSpec::Statistic => "statistic",
+        }
+    }
+}
+
 fn default_label_column() -> String {
     "label".into()
 }
