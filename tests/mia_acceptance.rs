@@ -24,7 +24,12 @@ fn ulira_flags_fine_tuning_on_digits_where_population_attacks_do_not() {
         .args(["mia", "ulira", "--scores", file.to_str().unwrap(), "--json"])
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let json: Value = serde_json::from_slice(&output.stdout).unwrap();
     let gaps = json["reference"]["gaps"].as_array().unwrap();
     let gap = |name: &str| {
@@ -34,5 +39,8 @@ fn ulira_flags_fine_tuning_on_digits_where_population_attacks_do_not() {
             .clone()
     };
     assert_eq!(gap("ulira")["indistinguishable"], Value::Bool(false));
-    assert_eq!(gap("global_threshold")["indistinguishable"], Value::Bool(true));
+    assert_eq!(
+        gap("global_threshold")["indistinguishable"],
+        Value::Bool(true)
+    );
 }

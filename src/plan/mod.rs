@@ -456,7 +456,7 @@ mod tests {
 
     #[test]
     fn unknown_key_names_key_and_line() {
-        let text = "[plan]\nname = \"x\"\nseeed = 3\n[certify]\nmechanism = \"gaussian\"\n";
+        let text = "[plan]\nname = \"x\"\nseeed = 3\n";
         let error = parse_plan(Path::new("p.toml"), text)
             .unwrap_err()
             .to_string();
