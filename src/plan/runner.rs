@@ -342,21 +342,18 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
     }
 
     progress.step("rules");
+    let findings = Findings {
+        comparison: comparison.as_ref(),
+        ordering: ordering.as_ref(),
+        mia: mia.as_ref(),
+        certificate: certificate.as_ref(),
+        epsilon: epsilon.as_ref(),
+        mechanism: mechanism_run.as_ref(),
+    };
     let rules: Vec<RuleResult> = plan
         .rules
         .iter()
-        .map(|rule| {
-            evaluate(
-                rule,
-                plan,
-                comparison.as_ref(),
-                ordering.as_ref(),
-                mia.as_ref(),
-                certificate.as_ref(),
-                epsilon.as_ref(),
-                mechanism_run.as_ref(),
-            )
-        })
+        .map(|rule| evaluate(rule, plan, &findings))
         .collect();
     let verdict = if rules.is_empty() {
         Outcome::Inconclusive {
@@ -690,21 +687,22 @@ fn metric_value(
     }
 }
 
-fn evaluate(
-    rule: &Rule,
-    plan: &Plan,
-    comparison: Option<&Comparison>,
-    ordering: Option<&SanityOrdering>,
-    mia: Option<&MiaFinding>,
-    certificate: Option<&Certificate>,
-    epsilon: Option<&EpsilonAudit>,
-    mechanism: Option<&MechanismRun>,
-) -> RuleResult {
+/// What the analyses produced, for the rules.
+struct Findings<'a> {
+    comparison: Option<&'a Comparison>,
+    ordering: Option<&'a SanityOrdering>,
+    mia: Option<&'a MiaFinding>,
+    certificate: Option<&'a Certificate>,
+    epsilon: Option<&'a EpsilonAudit>,
+    mechanism: Option<&'a MechanismRun>,
+}
+
+fn evaluate(rule: &Rule, plan: &Plan, f: &Findings) -> RuleResult {
     let description = rule.describe();
     match rule {
         Rule::Threshold { metric, bound } => {
             let (value, value_reason, outcome) =
-                match metric_value(metric, comparison, mia, certificate, epsilon) {
+                match metric_value(metric, f.comparison, f.mia, f.certificate, f.epsilon) {
                     Err(reason) => (
                         None,
                         Some(reason.clone()),
@@ -741,8 +739,7 @@ fn evaluate(
             }
         }
         Rule::Check(check) => {
-            let (value, outcome) =
-                evaluate_check(*check, plan, ordering, mia, certificate, epsilon, mechanism);
+            let (value, outcome) = evaluate_check(*check, plan, f);
             RuleResult {
                 rule: description,
                 metric: None,
@@ -756,15 +753,9 @@ fn evaluate(
     }
 }
 
-fn evaluate_check(
-    check: Check,
-    plan: &Plan,
-    ordering: Option<&SanityOrdering>,
-    mia: Option<&MiaFinding>,
-    certificate: Option<&Certificate>,
-    epsilon: Option<&EpsilonAudit>,
-    mechanism: Option<&MechanismRun>,
-) -> (Option<f64>, Outcome) {
+fn evaluate_check(check: Check, plan: &Plan, f: &Findings) -> (Option<f64>, Outcome) {
+    let (ordering, mia, certificate, epsilon, mechanism) =
+        (f.ordering, f.mia, f.certificate, f.epsilon, f.mechanism);
     let inconclusive = |reason: String| (None, Outcome::Inconclusive { reason });
     match check {
         Check::MiaIndistinguishable => match mia {
