@@ -195,6 +195,15 @@ fn unaligned_f16_and_bf16_tensors_decode_exactly() {
     assert_eq!(b[1], 7.0);
     assert_eq!(b[2], f64::from(half::bf16::from_f32(-1.0e30)));
     let z = weights.tensor("z").unwrap();
+    let fp8 = dir.path().join("fp8.safetensors");
+    write_unaligned_safetensors(&fp8, &[("q", "F8_E4M3", vec![2], vec![1, 2])]);
+    let text = err_text(WeightsFile::open(&fp8));
+    assert!(
+        text.contains("fp8.safetensors")
+            && text.contains("`q`")
+            && text.contains("unsupported tensor dtype"),
+        "{text}"
+    );
     assert_ne!(z.byte_offset() % 8, 0);
     assert_eq!(z.to_f64().unwrap().as_slice().unwrap(), &[0.1, -3.0]);
 }

@@ -77,3 +77,15 @@ impl IoError {
         }
     }
 }
+
+// Views and open files cross rayon threads in `compare` (one chunk per task).
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<RawArray>();
+    assert_send_sync::<NpzFile>();
+    assert_send_sync::<WeightsFile>();
+    assert_send_sync::<ModelBundle>();
+    assert_send_sync::<Labels>();
+    assert_send_sync::<IoError>();
+    assert_send_sync::<CompareError>();
+};
