@@ -266,3 +266,75 @@ fn library_matches_scipy_goldens() {
         "only {checked_outputs} output splits checked"
     );
 }
+
+#[test]
+fn compare_cli_matches_scipy_goldens() {
+    for case in cases() {
+        let mut command = assert_cmd::Command::cargo_bin("unlearn-audit").unwrap();
+        command
+            .arg("compare")
+            .arg("--original")
+            .arg(case.join("original"))
+            .arg("--unlearned")
+            .arg(case.join("unlearned"))
+            .arg("--retrained")
+            .arg(case.join("retrained"))
+            .arg("--labels")
+            .arg(case.join("labels.npz"))
+            .arg("--json");
+        if is_probabilities(&case) {
+            command.args(["--outputs-are", "probabilities"]);
+        }
+        let output = command.assert().success().get_output().stdout.clone();
+        let actual: Value = serde_json::from_slice(&output).unwrap();
+        let expected = read_json(&case.join("expected.json"));
+        assert_matches(&expected, &actual, &case.display().to_string());
+        // every section scipy computed is present (the f16 and per-pixel cases included)
+        for section in expected.as_object().unwrap().keys() {
+            assert!(
+                actual.get(section).is_some(),
+                "{}: {section}",
+                case.display()
+            );
+        }
+    }
+}
+
+/// The README's fixture: `compare` on the digits bundles matches the scipy reference run on
+/// the same files (`fixtures/digits/expected.json`, made by `scripts/compare_reference.py`).
+#[test]
+fn compare_cli_matches_scipy_on_digits_fixture() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/digits");
+    let output = assert_cmd::Command::cargo_bin("unlearn-audit")
+        .unwrap()
+        .arg("compare")
+        .arg("--original")
+        .arg(root.join("original"))
+        .arg("--unlearned")
+        .arg(root.join("unlearned"))
+        .arg("--retrained")
+        .arg(root.join("retrained"))
+        .arg("--labels")
+        .arg(root.join("labels.npz"))
+        .arg("--json")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let actual: Value = serde_json::from_slice(&output).unwrap();
+    let expected = read_json(&root.join("expected.json"));
+    assert_matches(&expected, &actual, "digits");
+    // the picture the README describes: on the forget split the unlearned model is closer to
+    // the retrained one than the original is, in KL and JS.
+    let forget = &actual["outputs"]["forget"];
+    assert!(
+        forget["kl_retrained_unlearned"].as_f64().unwrap()
+            < forget["original_vs_retrained"]["kl_retrained_original"]
+                .as_f64()
+                .unwrap()
+    );
+    assert!(
+        forget["js"].as_f64().unwrap() < forget["original_vs_retrained"]["js"].as_f64().unwrap()
+    );
+}

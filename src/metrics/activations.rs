@@ -23,6 +23,21 @@ impl Sums {
     }
 }
 
+/// (‖u − r‖², ‖o − r‖²) of one row; generic so contiguous rows run over plain slices.
+fn squared_distances<'a>(
+    original: impl Iterator<Item = &'a f64>,
+    unlearned: impl Iterator<Item = &'a f64>,
+    retrained: impl Iterator<Item = &'a f64>,
+) -> (f64, f64) {
+    let mut squared_ur = 0.0;
+    let mut squared_or = 0.0;
+    for ((&o, &u), &r) in original.zip(unlearned).zip(retrained) {
+        squared_ur += (u - r) * (u - r);
+        squared_or += (o - r) * (o - r);
+    }
+    (squared_ur, squared_or)
+}
+
 /// Mean L2 distance between activation vectors (rows = examples, columns = features):
 /// unlearned vs retrained, original vs retrained. Sums in blocks of [`CHUNK_ROWS`] rows like
 /// [`super::OutputAccumulator`]. See `docs/metrics.md` §4 and §6.
@@ -66,7 +81,10 @@ impl ActivationAccumulator {
                     found: format!("{} rows × {} features", array.nrows(), array.ncols()),
                 });
             }
-            if let Some(((i, column), &value)) = array.indexed_iter().find(|(_, v)| !v.is_finite())
+            // iterate in memory order (fast), locate the culprit only on failure
+            if array.iter().any(|v| !v.is_finite())
+                && let Some(((i, column), &value)) =
+                    array.indexed_iter().find(|(_, v)| !v.is_finite())
             {
                 return Err(MetricsError::NonFinite {
                     model,
@@ -78,12 +96,10 @@ impl ActivationAccumulator {
         }
         for i in 0..expected.0 {
             let (o, u, r) = (original.row(i), unlearned.row(i), retrained.row(i));
-            let mut squared_ur = 0.0;
-            let mut squared_or = 0.0;
-            for ((&o, &u), &r) in o.iter().zip(u.iter()).zip(r.iter()) {
-                squared_ur += (u - r) * (u - r);
-                squared_or += (o - r) * (o - r);
-            }
+            let (squared_ur, squared_or) = match (o.as_slice(), u.as_slice(), r.as_slice()) {
+                (Some(o), Some(u), Some(r)) => squared_distances(o.iter(), u.iter(), r.iter()),
+                _ => squared_distances(o.iter(), u.iter(), r.iter()),
+            };
             self.block.l2_unlearned_retrained += squared_ur.sqrt();
             self.block.l2_squared_unlearned_retrained += squared_ur;
             self.block.l2_original_retrained += squared_or.sqrt();
@@ -157,7 +173,7 @@ pub struct ActivationMetrics {
     pub original_vs_retrained: OriginalVsRetrainedActivations,
 }
 
-/// The baseline: original vs retrained activations.
+/// The baseline: original vs retrained activations. See `docs/metrics.md` §4.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OriginalVsRetrainedActivations {
     /// Mean over rows of ‖a_o − a_r‖₂.

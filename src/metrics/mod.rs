@@ -47,7 +47,7 @@ pub enum OutputKind {
     Probabilities,
 }
 
-/// Which of the three models an array belongs to; named in every error.
+/// Which of the three models an array belongs to; named in every error. See `docs/metrics.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelRole {
@@ -67,7 +67,7 @@ impl std::fmt::Display for ModelRole {
 }
 
 /// Errors of the metrics. They carry the model and the global row; the caller (`compare`)
-/// adds the file and the split/array name.
+/// adds the file and the split/array name. Input rules are in `docs/metrics.md` §2 and §4.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum MetricsError {

@@ -100,15 +100,30 @@ fn prepare_row(
     model: ModelRole,
     row: usize,
 ) -> Result<(), MetricsError> {
-    match kind {
-        OutputKind::Logits => prepare_logits(
+    // contiguous rows (the usual case) run over plain slices, which optimise better
+    match (kind, values.as_slice()) {
+        (OutputKind::Logits, Some(slice)) => prepare_logits(
+            slice.iter().copied(),
+            probabilities,
+            log_probabilities,
+            model,
+            row,
+        ),
+        (OutputKind::Logits, None) => prepare_logits(
             values.iter().copied(),
             probabilities,
             log_probabilities,
             model,
             row,
         ),
-        OutputKind::Probabilities => prepare_probabilities(
+        (OutputKind::Probabilities, Some(slice)) => prepare_probabilities(
+            slice.iter().copied(),
+            probabilities,
+            log_probabilities,
+            model,
+            row,
+        ),
+        (OutputKind::Probabilities, None) => prepare_probabilities(
             values.iter().copied(),
             probabilities,
             log_probabilities,
@@ -175,14 +190,14 @@ impl OutputAccumulator {
                 what: "the class axis of the outputs".into(),
             });
         }
-        if let Some(labels) = labels {
-            if labels.len() != expected.0 {
-                return Err(MetricsError::ShapeMismatch {
-                    what: format!("labels (rows from {first_row})"),
-                    expected: format!("{} labels", expected.0),
-                    found: format!("{} labels", labels.len()),
-                });
-            }
+        if let Some(labels) = labels
+            && labels.len() != expected.0
+        {
+            return Err(MetricsError::ShapeMismatch {
+                what: format!("labels (rows from {first_row})"),
+                expected: format!("{} labels", expected.0),
+                found: format!("{} labels", labels.len()),
+            });
         }
         let k = self.num_classes;
         for i in 0..expected.0 {
