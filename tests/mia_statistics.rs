@@ -60,8 +60,8 @@ fn simulate(n: usize, simulations: usize, bootstrap: usize, seed: u64) -> Covera
         let curve = summary.curve.as_ref().unwrap();
         let chosen = curve
             .iter()
-            .filter(|p| p.fpr <= ALPHA)
-            .last()
+            .rev()
+            .find(|p| p.fpr <= ALPHA)
             .expect("origin is always admissible");
         let true_tpr_of_threshold = 1.0 - normal_cdf(chosen.threshold - SHIFT);
         coverage.clopper_pearson_tpr +=

@@ -268,10 +268,15 @@ impl Finding for MiaReport {
                     .map(|ci| format!("[{}, {}]", fmt_number(ci.lower), fmt_number(ci.upper)))
                     .unwrap_or_else(|| "—".into()),
             ];
-            row.extend(
-                fprs.iter()
-                    .map(|f| fmt_optional(s.tpr_at_fpr.get(f).copied())),
-            );
+            // `*`: α < 1/n0, the data cannot resolve this level.
+            row.extend(fprs.iter().map(|f| {
+                let value = fmt_optional(s.tpr_at_fpr.get(f).copied());
+                if s.tpr_at_fpr_resolved.get(f) == Some(&false) {
+                    format!("{value}*")
+                } else {
+                    value
+                }
+            }));
             row.push(fmt_number(s.advantage));
             row.push(format!("{}/{}", s.n_members, s.n_nonmembers));
             table.row(row);
@@ -279,9 +284,24 @@ impl Finding for MiaReport {
         let mut text = table.markdown();
         if let Some(first) = self.rows.first() {
             text.push_str(&format!(
-                "\nSmallest FPR these non-members resolve: {} (1/n0).\n",
+                "\nSmallest FPR these non-members resolve: {} (1/n0); `*` marks levels below it.\n",
                 fmt_number(first.1.min_resolvable_fpr)
             ));
+        }
+        if let Some(modes) = &self.compatibility {
+            let mut table = Table::new(["compatibility mode", "value", "ideal"]);
+            for (name, mode) in modes {
+                table.row([
+                    name.clone(),
+                    fmt_optional(mode["value"].as_f64()),
+                    mode["ideal"]
+                        .as_f64()
+                        .map(fmt_number)
+                        .unwrap_or_else(|| "retrained model's value".into()),
+                ]);
+            }
+            text.push('\n');
+            text.push_str(&table.markdown());
         }
         if !self.gap_rows.is_empty() {
             let mut gaps =

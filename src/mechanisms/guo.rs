@@ -71,15 +71,32 @@ impl GuoParams {
         })
     }
 
-    /// The residual budget `σ ε / c(δ)` with `c(δ) = sqrt(2 ln(1.5/δ))` (Guo et al. Thm 3).
+    /// The residual budget `σ ε / c(δ)` with `c(δ) = sqrt(2 ln(1.5/δ))` (Guo et al. Thm 3),
+    /// from [`crate::certify::guo`] (rounded down there).
     pub fn residual_budget(&self) -> f64 {
-        self.sigma * self.epsilon / guo_c(self.delta)
+        self.certify_params(0.0)
+            .and_then(|guo| guo.removal_budget(self.epsilon))
+            .unwrap_or(0.0)
     }
-}
 
-/// `c(δ) = sqrt(2 ln(1.5/δ))` of Guo et al. Theorem 3.
-fn guo_c(delta: f64) -> f64 {
-    (2.0 * (1.5 / delta).ln()).sqrt()
+    fn certify_params(
+        &self,
+        residual_bound: f64,
+    ) -> Result<crate::certify::guo::Guo, crate::certify::CertifyError> {
+        crate::certify::guo::GuoParams {
+            residual_bound,
+            sigma: self.sigma,
+            delta: self.delta,
+        }
+        .check()
+    }
+
+    /// The certified ε of an accumulated residual bound, from [`crate::certify::guo`].
+    pub fn certified_epsilon(&self, residual_bound: f64) -> Option<f64> {
+        self.certify_params(residual_bound)
+            .ok()
+            .map(|g| g.epsilon())
+    }
 }
 
 /// Result of removing the forget set from one trained model.
@@ -235,16 +252,29 @@ impl Guo {
             let full_sq: f64 = full_products.column(k).iter().map(|v| v * v).sum();
             let removed_sq: f64 = removed_products.column(k).iter().map(|v| v * v).sum();
             let image_norm = (full_sq - removed_sq).max(0.0).sqrt();
-            bound += step_norm * image_norm;
+            // Rounded up by certify; a non-finite norm makes the bound infinite (retrain).
+            bound += crate::certify::guo::data_dependent_residual_bound(
+                LogisticRegression::CURVATURE_LIPSCHITZ,
+                self.remaining_spectral_norms[j],
+                step_norm,
+                image_norm,
+            )
+            .unwrap_or(f64::INFINITY);
         }
-        LogisticRegression::CURVATURE_LIPSCHITZ * self.remaining_spectral_norms[j] * bound
+        bound
     }
 
     /// Theorem 1's worst-case residual bound for one removal, `4γC²/(λ²(n−1))` with γ = 1/4,
-    /// C = 1 (‖x‖ ≤ 1), for comparison with the data-dependent bound.
-    pub fn worst_case_bound(&self) -> f64 {
-        let n = self.split.full.len() as f64;
-        4.0 * LogisticRegression::CURVATURE_LIPSCHITZ / (self.params.lambda.powi(2) * (n - 1.0))
+    /// C = 1 (‖x‖ ≤ 1), for comparison with the data-dependent bound (from
+    /// [`crate::certify::guo::worst_case_residual_bound`]).
+    pub fn worst_case_bound(&self) -> Option<f64> {
+        crate::certify::guo::worst_case_residual_bound(
+            LogisticRegression::CURVATURE_LIPSCHITZ,
+            1.0,
+            self.params.lambda,
+            self.split.full.len() as u64,
+        )
+        .ok()
     }
 
     /// The checked parameters.
@@ -304,7 +334,8 @@ impl Mechanism for Guo {
     fn certificate(&self) -> Certificate {
         let p = &self.params;
         let certificate = Certificate::certified(
-            p.epsilon,
+            p.certified_epsilon(p.residual_budget())
+                .unwrap_or(p.epsilon),
             p.delta,
             "Guo et al. 2020 Thm 3 with the data-dependent residual bound of Cor. 1, retraining when the \
              accumulated bound exceeds σε/c(δ) (docs/mechanisms.md §2.2)",

@@ -266,14 +266,13 @@ impl Roc {
     fn step_point(&self, alpha: f64, convention: FprConvention) -> usize {
         let n0 = self.n_nonmembers as f64;
         // Cumulative FP counts increase with g, so the admissible points are a prefix.
-        let admissible = self.nonmembers_at_or_above.partition_point(|&fp| {
+        self.nonmembers_at_or_above.partition_point(|&fp| {
             let fpr = fp as f64 / n0;
             match convention {
                 FprConvention::AtMost => fpr <= alpha,
                 FprConvention::Below => fpr < alpha,
             }
-        });
-        admissible
+        })
     }
 
     fn counts_at_point(&self, point: usize) -> (u64, u64) {
