@@ -1,7 +1,9 @@
 //! Speed of the ε audit (figures in docs/performance.md `## epsilon`):
 //! scalar audit of 10⁶ runs per side (sort + tail-grid Bonferroni search, every threshold of
 //! the grid bounded with exact Clopper–Pearson), and a per-example audit of 10⁴ examples × 512
-//! runs per side. Run: `cargo bench --bench epsilon`.
+//! runs per side; the Clopper–Pearson bounds of the 10⁶ grid alone, by the library's Newton
+//! iteration and by the 64-step bit bisection it replaced (re-implemented here on the same
+//! public forward tail). Run: `cargo bench --bench epsilon`.
 
 use std::sync::OnceLock;
 
@@ -9,8 +11,10 @@ use ndarray::Array2;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
-use unlearn_audit::audit::{AuditOptions, Claim, audit_epsilon};
+use unlearn_audit::audit::threshold::tail_ranks;
+use unlearn_audit::audit::{AuditOptions, Claim, Selection, audit_epsilon};
 use unlearn_audit::io::SampleSet;
+use unlearn_audit::stats::{binomial_cdf, clopper_pearson_upper};
 
 fn main() {
     divan::main();
@@ -48,6 +52,21 @@ fn scalar_one_million_per_side() -> f64 {
         .epsilon_lower_bound
 }
 
+/// `--selection bonferroni-all`: 4·10⁶ tests, exact bounds only where the pruning floor
+/// cannot rule a test out.
+#[divan::bench(sample_count = 5)]
+fn scalar_all_thresholds_one_million_per_side() -> f64 {
+    let (u, r) = scalar_data();
+    let claim = Claim::new(Some(1.0), 1e-5).unwrap();
+    let options = AuditOptions {
+        selection: Selection::BonferroniAll,
+        ..AuditOptions::default()
+    };
+    audit_epsilon(u, r, &claim, &options)
+        .unwrap()
+        .epsilon_lower_bound
+}
+
 #[divan::bench(sample_count = 3)]
 fn per_example_ten_thousand_by_512() -> f64 {
     let (u, r) = per_example_data();
@@ -59,4 +78,46 @@ fn per_example_ten_thousand_by_512() -> f64 {
     audit_epsilon(u, r, &claim, &options)
         .unwrap()
         .epsilon_lower_bound
+}
+
+/// The (k, n, α) of the FNR/FPR bounds of the default grid at 10⁶ per side.
+fn grid_counts() -> (Vec<u64>, u64, f64) {
+    let n = 1_000_000usize;
+    let ranks = tail_ranks(n);
+    let alpha_per_rate = 0.05 / (4 * ranks.len()) as f64 / 2.0;
+    (
+        ranks.iter().map(|&j| (j - 1) as u64).collect(),
+        n as u64,
+        alpha_per_rate,
+    )
+}
+
+#[divan::bench(sample_count = 10)]
+fn clopper_pearson_grid_newton() -> f64 {
+    let (counts, n, alpha) = grid_counts();
+    counts
+        .iter()
+        .map(|&k| clopper_pearson_upper(k, n, alpha).unwrap())
+        .sum()
+}
+
+/// The pre-Newton algorithm: bisection on the f64 bit pattern over [k/n, 1], 64 evaluations.
+#[divan::bench(sample_count = 10)]
+fn clopper_pearson_grid_bit_bisection() -> f64 {
+    let (counts, n, alpha) = grid_counts();
+    counts
+        .iter()
+        .map(|&k| {
+            let (mut lo, mut hi) = ((k as f64 / n as f64).to_bits(), 1.0f64.to_bits());
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                if binomial_cdf(k, n, f64::from_bits(mid)).unwrap() <= alpha {
+                    hi = mid;
+                } else {
+                    lo = mid;
+                }
+            }
+            f64::from_bits(hi).next_up()
+        })
+        .sum()
 }

@@ -188,6 +188,34 @@ fn per_example_mode_lists_exceeding_examples() {
         Some("estimate")
     );
     assert!(neurips["per_example_epsilon"][3].as_f64().unwrap() > 3.0);
+    // Per-example audits run on rayon: bit-identical JSON for any thread count.
+    let run = |threads: &str| {
+        cmd()
+            .args([
+                "--threads",
+                threads,
+                "epsilon",
+                "--per-example",
+                "--unlearned",
+            ])
+            .arg(&u)
+            .arg("--retrained")
+            .arg(&r)
+            .args([
+                "--delta",
+                "1e-5",
+                "--claim-epsilon",
+                "1",
+                "--json",
+                "--null-calibration",
+            ])
+            .assert()
+            .code(1)
+            .get_output()
+            .stdout
+            .clone()
+    };
+    assert_eq!(run("1"), run("2"));
 }
 
 #[test]
@@ -372,4 +400,43 @@ fn bad_inputs_exit_2_with_clear_messages() {
         let text = String::from_utf8_lossy(&out);
         assert!(text.contains(message), "expected `{message}` in: {text}");
     }
+}
+
+#[test]
+fn all_threshold_selection_reports_its_family_and_is_looser_than_the_grid() {
+    let dir = tempfile::tempdir().unwrap();
+    let u = write(dir.path(), "u.npy", gaussian(2000, 1, 1.5, 11));
+    let r = write(dir.path(), "r.npy", gaussian(1500, 1, 0.0, 12));
+    let run = |selection: &str| {
+        let out = cmd()
+            .args(["epsilon", "--unlearned"])
+            .arg(&u)
+            .arg("--retrained")
+            .arg(&r)
+            .args(["--delta", "1e-5", "--selection", selection, "--json"])
+            .assert()
+            .code(0)
+            .get_output()
+            .stdout
+            .clone();
+        json_of(&out)
+    };
+    let all = run("bonferroni-all");
+    assert_eq!(all["selection"]["strategy"], "bonferroni_all");
+    assert_eq!(all["error_budget"]["tests_per_example"], 7000);
+    let exact = all["selection"]["exact_evaluations"].as_u64().unwrap();
+    assert!(exact > 0 && exact < 7000, "{exact}");
+    let bound = all["epsilon_lower_bound"].as_f64().unwrap();
+    // A 1.5σ shift is about ε ≈ 6.7 at δ = 1e-5: both audits certify well above 0.
+    assert!(bound > 1.0, "{bound}");
+    let grid = run("bonferroni");
+    assert!(grid["epsilon_lower_bound"].as_f64().unwrap() >= bound);
+    cmd()
+        .args(["epsilon", "--unlearned"])
+        .arg(&u)
+        .arg("--retrained")
+        .arg(&r)
+        .args(["--delta", "1e-5", "--selection", "bonferroni-every"])
+        .assert()
+        .code(2);
 }

@@ -83,3 +83,52 @@ fn neurips_2023_score_matches_numpy_port_of_released_metric() {
     let score = neurips_2023_forget_score(&eps, u.n_trials());
     assert_eq!(score, golden["forget_score"].as_f64().unwrap());
 }
+
+#[test]
+fn all_threshold_bound_matches_exhaustive_scipy_reimplementation() {
+    // fixtures/epsilon/make_all_threshold_golden.py evaluates all 2 (n_u + n_r) tests with
+    // scipy's beta.ppf and no pruning; the pruned search must find the same best test.
+    use unlearn_audit::audit::Selection;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/epsilon");
+    let golden: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("all_threshold_golden.json")).unwrap(),
+    )
+    .unwrap();
+    let u = load_sample_set(&dir.join("unlearned.npy")).unwrap();
+    let r = load_sample_set(&dir.join("retrained.npy")).unwrap();
+    let claim = Claim::new(None, 1e-5).unwrap();
+    let options = AuditOptions {
+        selection: Selection::BonferroniAll,
+        ..AuditOptions::default()
+    };
+    let result = audit_epsilon(&u, &r, &claim, &options).unwrap();
+    assert_eq!(result.error_budget.tests_per_example, 11_000);
+    assert_eq!(golden["tests"].as_u64().unwrap(), 11_000);
+    assert!(relative_eq(
+        result.error_budget.alpha_per_rate,
+        golden["alpha_per_rate"].as_f64().unwrap(),
+        1e-15
+    ));
+    assert_eq!(result.test.threshold, golden["threshold"].as_f64().unwrap());
+    assert_eq!(
+        result.test.false_positives_for_bound,
+        golden["false_positives_for_bound"].as_u64().unwrap()
+    );
+    assert_eq!(
+        result.test.false_negatives_for_bound,
+        golden["false_negatives_for_bound"].as_u64().unwrap()
+    );
+    for (ours, key) in [
+        (result.test.fpr_upper, "fpr_upper"),
+        (result.test.fnr_upper, "fnr_upper"),
+    ] {
+        assert!(relative_eq(ours, golden[key].as_f64().unwrap(), 1e-10), "{key}");
+    }
+    let want = golden["epsilon"].as_f64().unwrap();
+    assert!(relative_eq(result.epsilon_lower_bound, want, 1e-9));
+    // The all-threshold family contains the grid's tests at a smaller α: on this data the
+    // tail grid is tighter (references §6.4: the grid beats all-threshold Bonferroni).
+    let grid = audit_epsilon(&u, &r, &claim, &AuditOptions::default()).unwrap();
+    assert!(grid.epsilon_lower_bound > result.epsilon_lower_bound);
+    assert!(result.selection.exact_evaluations.unwrap() < 11_000);
+}

@@ -94,7 +94,11 @@ fn null_audits_rarely_exceed_zero() {
     // positives per cell: P ≤ 0.06 per cell if the rate were exactly 5 %, far less in truth.
     for family in [Family::Gaussian, Family::Laplace, Family::Tied] {
         for n in [64usize, 512] {
-            for selection in [Selection::Bonferroni, Selection::Split { fraction: 0.5 }] {
+            for selection in [
+                Selection::Bonferroni,
+                Selection::BonferroniAll,
+                Selection::Split { fraction: 0.5 },
+            ] {
                 let rate = null_positive_rate(n, family, 30, selection);
                 assert!(rate <= 0.1, "{family:?} n={n} {selection:?}: {rate}");
             }
@@ -161,7 +165,11 @@ fn laplace_one_dp_is_never_certified_above_one() {
 fn full_null_validity() {
     for family in [Family::Gaussian, Family::Laplace, Family::Tied] {
         for n in [64usize, 512, 10_000] {
-            for selection in [Selection::Bonferroni, Selection::Split { fraction: 0.5 }] {
+            for selection in [
+                Selection::Bonferroni,
+                Selection::BonferroniAll,
+                Selection::Split { fraction: 0.5 },
+            ] {
                 let rate = null_positive_rate(n, family, 1000, selection);
                 println!("null {family:?} n={n} {selection:?}: positive rate {rate}");
                 assert!(rate <= 0.05);
@@ -177,7 +185,11 @@ fn full_tightness() {
         ("eps=1", SIGMA_EPSILON_1, 0.50),
         ("eps=4", SIGMA_EPSILON_4, 2.3),
     ] {
-        for selection in [Selection::Bonferroni, Selection::Split { fraction: 0.5 }] {
+        for selection in [
+            Selection::Bonferroni,
+            Selection::BonferroniAll,
+            Selection::Split { fraction: 0.5 },
+        ] {
             let bounds = gaussian_bounds(100_000, sigma, 25, selection);
             let m = median(bounds.clone());
             let max = bounds.iter().cloned().fold(0.0, f64::max);

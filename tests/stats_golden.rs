@@ -105,3 +105,33 @@ fn normal_helpers_round_trip() {
     // scipy.stats.norm.sf(8) = 6.22096057427178e-16
     assert!(relative_eq(normal_sf(8.0), 6.22096057427178e-16, 1e-9));
 }
+
+mod properties {
+    use proptest::prelude::*;
+    use unlearn_audit::stats::{clopper_pearson_lower, clopper_pearson_upper};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Bounds bracket k/n, and the upper bound grows with k and shrinks with α growing.
+        #[test]
+        fn bounds_bracket_and_are_monotone(n in 1u64..5000, k_frac in 0.0f64..1.0, alpha in 1e-6f64..0.4) {
+            let k = ((n as f64) * k_frac) as u64;
+            let p = k as f64 / n as f64;
+            let upper = clopper_pearson_upper(k, n, alpha).unwrap();
+            let lower = clopper_pearson_lower(k, n, alpha).unwrap();
+            prop_assert!(lower <= p && p <= upper);
+            if k < n {
+                prop_assert!(clopper_pearson_upper(k + 1, n, alpha).unwrap() >= upper);
+            }
+            prop_assert!(clopper_pearson_upper(k, n, alpha * 2.0).unwrap() <= upper);
+        }
+    }
+}
+
+#[test]
+fn audit_types_cross_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<unlearn_audit::audit::EpsilonAudit>();
+    assert_send_sync::<unlearn_audit::audit::Claim>();
+    assert_send_sync::<unlearn_audit::audit::AuditOptions>();
+}

@@ -136,6 +136,10 @@ impl Claim {
 pub enum Selection {
     /// Bonferroni over the tail-focused grid of order-statistic thresholds (default).
     Bonferroni,
+    /// Bonferroni over every threshold: each order statistic of each side (every pooled
+    /// value) in both rule directions, `2 (n_u + n_r)` tests (the classical "all thresholds +
+    /// Bonferroni-CP" audit; `docs/epsilon.md` §3.5).
+    BonferroniAll,
     /// Choose the test on a fraction of each side, certify it alone on the rest.
     Split { fraction: f64 },
     /// A pre-registered threshold, tested in both directions.
@@ -347,6 +351,10 @@ pub struct SelectionReport {
     #[serde(flatten)]
     pub selection: Selection,
     pub grid: Option<&'static str>,
+    /// `bonferroni_all`: how many of the tests needed exact Clopper–Pearson bounds after
+    /// pruning (the others provably could not beat the reported test).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exact_evaluations: Option<usize>,
     pub n_selection_unlearned: Option<usize>,
     pub n_selection_retrained: Option<usize>,
 }
@@ -541,12 +549,15 @@ struct ScalarResult {
     n_certify_unlearned: usize,
     n_certify_retrained: usize,
     n_selection: Option<(usize, usize)>,
+    /// All-threshold mode: tests whose exact bounds were computed after pruning.
+    exact_evaluations: Option<usize>,
 }
 
 /// Number of tests and α per rate a strategy uses for certification-side sizes.
 fn strategy_alpha(selection: Selection, alpha: f64, n_u: usize, n_r: usize) -> (usize, f64) {
     let tests = match selection {
         Selection::Bonferroni => threshold::grid_test_count(n_u, n_r),
+        Selection::BonferroniAll => threshold::all_threshold_test_count(n_u, n_r),
         Selection::Split { .. } => 1,
         Selection::Threshold { .. } => 2,
     };
@@ -560,6 +571,7 @@ fn split_sizes(n: usize, fraction: f64) -> (usize, usize) {
 }
 
 /// The scalar audit of one statistic at error budget `alpha`.
+#[allow(clippy::too_many_arguments)]
 fn scalar_core(
     unlearned: Vec<f64>,
     retrained: Vec<f64>,
@@ -568,18 +580,25 @@ fn scalar_core(
     selection: Selection,
     seed: u64,
     table: Option<&RateBounds>,
+    gdp: bool,
 ) -> Result<ScalarResult, AuditError> {
     match selection {
-        Selection::Bonferroni | Selection::Threshold { .. } => {
+        Selection::Bonferroni | Selection::BonferroniAll | Selection::Threshold { .. } => {
             let (tests, alpha_per_rate) =
                 strategy_alpha(selection, alpha, unlearned.len(), retrained.len());
             let direct = RateBounds::direct(alpha_per_rate);
             let bounds = table.unwrap_or(&direct);
             let (n_u, n_r) = (unlearned.len(), retrained.len());
             let sides = SortedSides::new(unlearned, retrained);
+            let mut exact_evaluations = None;
             let outcome = match selection {
                 Selection::Threshold { threshold } => {
                     threshold::fixed_threshold(&sides, threshold, bounds, delta)?
+                }
+                Selection::BonferroniAll => {
+                    let all = threshold::all_threshold_search(&sides, bounds, delta, gdp)?;
+                    exact_evaluations = Some(all.exact_evaluations);
+                    all.search
                 }
                 _ => threshold::grid_search(&sides, bounds, delta)?,
             };
@@ -590,6 +609,7 @@ fn scalar_core(
                 n_certify_unlearned: n_u,
                 n_certify_retrained: n_r,
                 n_selection: None,
+                exact_evaluations,
             })
         }
         Selection::Split { fraction } => {
@@ -631,6 +651,7 @@ fn scalar_core(
                 n_certify_unlearned: certify_sides.unlearned.len(),
                 n_certify_retrained: certify_sides.retrained.len(),
                 n_selection: Some((sel_u, sel_r)),
+                exact_evaluations: None,
             })
         }
     }
@@ -639,7 +660,8 @@ fn scalar_core(
 /// ε at δ of a μ-GDP mechanism (Dong, Roth, Su 2019, Cor. 2.13): the ε solving
 /// `δ = Φ(−ε/μ + μ/2) − e^ε Φ(−ε/μ − μ/2)`, by bisection; rounded down.
 pub fn gdp_epsilon(mu: f64, delta: f64) -> f64 {
-    if !(mu > 0.0) {
+    // NaN or non-positive μ certifies nothing.
+    if mu.is_nan() || mu <= 0.0 {
         return 0.0;
     }
     let delta_at = |eps: f64| {
@@ -677,6 +699,10 @@ fn samples_needed(
             Selection::Split { fraction } => (split_sizes(n as usize, fraction).1 as u64, 1),
             Selection::Threshold { .. } => (n, 2),
             Selection::Bonferroni => (n, threshold::grid_test_count(n as usize, n as usize)),
+            Selection::BonferroniAll => (
+                n,
+                threshold::all_threshold_test_count(n as usize, n as usize),
+            ),
         };
         Ok(threshold::ceiling(
             n_cert.max(1),
@@ -762,6 +788,7 @@ fn per_example_core(
     alpha_per_example: f64,
     selection: Selection,
     seed: u64,
+    gdp: bool,
 ) -> Result<Vec<ScalarResult>, AuditError> {
     let (n_u, n_r) = (unlearned.nrows(), retrained.nrows());
     let table = match selection {
@@ -786,6 +813,7 @@ fn per_example_core(
                 selection,
                 seed,
                 table.as_ref(),
+                gdp,
             )
         })
         .collect()
@@ -818,6 +846,7 @@ fn core_audit(
             alpha_per_example,
             options.selection,
             options.seed,
+            options.gdp,
         )?;
         let bounds: Vec<f64> = results
             .iter()
@@ -842,6 +871,7 @@ fn core_audit(
             options.selection,
             options.seed,
             None,
+            options.gdp,
         )?;
         Ok(CoreAudit {
             mode: "scalar",
@@ -853,7 +883,16 @@ fn core_audit(
         })
     } else {
         let (u, r, report) = project(unlearned, retrained, options);
-        let best = scalar_core(u, r, delta, alpha, options.selection, options.seed, None)?;
+        let best = scalar_core(
+            u,
+            r,
+            delta,
+            alpha,
+            options.selection,
+            options.seed,
+            None,
+            options.gdp,
+        )?;
         Ok(CoreAudit {
             mode: "multivariate",
             epsilon_lower_bound: best.outcome.best.epsilon.unwrap_or(0.0).max(0.0),
@@ -979,7 +1018,7 @@ pub fn audit_epsilon(
         }),
         Some(claimed)
             if epsilon_ceiling_corrected <= claimed
-                && !(gdp.as_ref().is_some_and(|g| g.status == "bound")) =>
+                && gdp.as_ref().is_none_or(|g| g.status != "bound") =>
         {
             samples_needed_per_side =
                 samples_needed(claimed, delta, core.alpha_per_example, options.selection)?;
@@ -1058,15 +1097,18 @@ pub fn audit_epsilon(
 
     let split_text = match (core.mode, options.selection) {
         ("per_example", _) => format!(
-            "alpha = {alpha} split equally over {} examples, then over {} tests per example, then equally over the FPR and FNR bound of each test",
+            "alpha = {} split equally over {} examples, then over {} tests per example, then equally over the FPR and FNR bound of each test",
+            fmt_number(alpha),
             unlearned.dim(),
             best.tests
         ),
         (_, Selection::Split { .. }) => format!(
-            "alpha = {alpha} on the single selected test: alpha/2 on each of its FPR and FNR bounds"
+            "alpha = {} on the single selected test: alpha/2 on each of its FPR and FNR bounds",
+            fmt_number(alpha)
         ),
         _ => format!(
-            "alpha = {alpha} split equally over {} tests, then equally over the FPR and FNR bound of each test",
+            "alpha = {} split equally over {} tests, then equally over the FPR and FNR bound of each test",
+            fmt_number(alpha),
             best.tests
         ),
     };
@@ -1076,7 +1118,11 @@ pub fn audit_epsilon(
         epsilon_lower_bound: core.epsilon_lower_bound,
         confidence: options.confidence,
         delta,
-        claim: ClaimReport { epsilon: claim.epsilon(), delta, family: claim.family() },
+        claim: ClaimReport {
+            epsilon: claim.epsilon(),
+            delta,
+            family: claim.family(),
+        },
         verdict: verdict.as_ref().map(Verdict::name),
         reason,
         n_unlearned: unlearned.n_trials(),
@@ -1086,8 +1132,16 @@ pub fn audit_epsilon(
         samples_needed_per_side,
         selection: SelectionReport {
             selection: options.selection,
-            grid: matches!(options.selection, Selection::Bonferroni)
-                .then_some("tail-focused: order statistics of each side at ranks 1, 2, 3, 4, 5, 6, 8, 11, 16, 23, ... (ratio sqrt 2) up to n/2, from both tails"),
+            grid: match options.selection {
+                Selection::Bonferroni => Some(
+                    "tail-focused: order statistics of each side at ranks 1, 2, 3, 4, 5, 6, 8, 11, 16, 23, ... (ratio sqrt 2) up to n/2, from both tails",
+                ),
+                Selection::BonferroniAll => Some(
+                    "all thresholds: every order statistic of each side (every pooled value), both rule directions, 2 (n_unlearned + n_retrained) tests",
+                ),
+                _ => None,
+            },
+            exact_evaluations: best.exact_evaluations,
             n_selection_unlearned: best.n_selection.map(|s| s.0),
             n_selection_retrained: best.n_selection.map(|s| s.1),
         },

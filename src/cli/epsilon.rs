@@ -38,8 +38,9 @@ pub struct Args {
     #[arg(long)]
     per_example: bool,
 
-    /// Test selection: `bonferroni` (tail grid, default), `split:F` (choose on a fraction F,
-    /// certify on the rest) or `threshold:T` (pre-registered threshold).
+    /// Test selection: `bonferroni` (tail grid, default), `bonferroni-all` (every threshold,
+    /// both directions), `split:F` (choose on a fraction F, certify on the rest) or
+    /// `threshold:T` (pre-registered threshold).
     #[arg(long, default_value = "bonferroni", value_parser = parse_selection)]
     selection: Selection,
 
@@ -105,6 +106,9 @@ fn parse_selection(text: &str) -> Result<Selection, String> {
     if text == "bonferroni" {
         return Ok(Selection::Bonferroni);
     }
+    if text == "bonferroni-all" {
+        return Ok(Selection::BonferroniAll);
+    }
     let number = |rest: &str, what: &str| {
         rest.parse::<f64>()
             .map_err(|_| format!("`{text}`: {what} must be a number"))
@@ -126,7 +130,7 @@ fn parse_selection(text: &str) -> Result<Selection, String> {
         return Ok(Selection::Threshold { threshold });
     }
     Err(format!(
-        "`{text}`: expected bonferroni, split:F or threshold:T"
+        "`{text}`: expected bonferroni, bonferroni-all, split:F or threshold:T"
     ))
 }
 
