@@ -178,3 +178,31 @@ fn logit_confidence_is_log_odds_of_the_softmax() {
         assert!(close(*score, p.ln() - (1.0 - p).ln(), 1e-10));
     }
 }
+
+#[test]
+fn diagonal_fisher_equals_the_expectation_over_model_labels() {
+    use unlearn_audit::mechanisms::{ModelKind, diagonal_fisher};
+    let data = small_data(3);
+    let model = SoftmaxRegression::new(3, 3);
+    let w: Vec<f64> = (0..9).map(|i| (i as f64 * 0.61).cos()).collect();
+    let fisher = diagonal_fisher(&model, ModelKind::Softmax, &w, &data);
+    // Explicit: F[j, c] = mean_i Σ_k p_k (x_ij (1[c = k] − p_c))².
+    let logits = model.logits(&w, data.features.view());
+    let mut explicit = Array2::<f64>::zeros((3, 3));
+    for (i, row) in logits.rows().into_iter().enumerate() {
+        let total: f64 = row.iter().map(|z| z.exp()).sum();
+        let p: Vec<f64> = row.iter().map(|z| z.exp() / total).collect();
+        for j in 0..3 {
+            for c in 0..3 {
+                for k in 0..3 {
+                    let indicator = if c == k { 1.0 } else { 0.0 };
+                    let g = data.features[[i, j]] * (indicator - p[c]);
+                    explicit[[j, c]] += p[k] * g * g / data.len() as f64;
+                }
+            }
+        }
+    }
+    for (a, b) in fisher.iter().zip(explicit.iter()) {
+        assert!(close(*a, *b, 1e-12), "{a} vs {b}");
+    }
+}

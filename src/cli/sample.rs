@@ -16,7 +16,8 @@ use super::progress::ProgressBarObserver;
 /// Arguments of `unlearn-audit sample`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Mechanism: retrain, finetune, guo, or a faulty variant (see docs/mechanisms.md).
+    /// Mechanism: retrain, finetune, fisher, guo, sekhari, d2d, koloskova-gradient-clip, or a
+    /// faulty variant (see docs/mechanisms.md).
     #[arg(long, value_name = "NAME", required_unless_present = "trial_command")]
     mechanism: Option<String>,
     /// Labelled CSV with a header row.
@@ -64,10 +65,21 @@ pub struct Args {
     /// Step size.
     #[arg(long)]
     learning_rate: Option<f64>,
+    /// Fisher forgetting's noise scale α.
+    #[arg(long)]
+    alpha: Option<f64>,
     /// Run this shell command once per run and side instead of an in-process mechanism;
     /// placeholders {seed} {run} {side} {out}; it must write {out}.npy.
     #[arg(long, value_name = "CMD", conflicts_with = "mechanism")]
     trial_command: Option<String>,
+    /// With --trial-command: run only trials K..N (for scheduler array tasks).
+    #[arg(
+        long,
+        value_name = "K",
+        default_value_t = 0,
+        requires = "trial_command"
+    )]
+    first_trial: usize,
     /// Commands run at the same time with --trial-command.
     #[arg(long, default_value_t = 1)]
     jobs: usize,
@@ -133,6 +145,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         delta: args.delta,
         steps: args.steps,
         learning_rate: args.learning_rate,
+        alpha: args.alpha,
     };
     let mechanism = mechanisms::build(name, split, &options)?;
     let observer = ProgressBarObserver::new(name);
@@ -190,6 +203,7 @@ fn record_description(record: Record) -> &'static str {
 fn run_command(args: &Args, command: &str) -> anyhow::Result<u8> {
     let options = ExternalOptions {
         command: command.to_string(),
+        first_run: args.first_trial,
         trials: args.trials,
         seed: args.seed,
         jobs: args.jobs,
@@ -204,6 +218,7 @@ fn run_command(args: &Args, command: &str) -> anyhow::Result<u8> {
         "trial_command": command,
         "seed": args.seed,
         "trials": args.trials,
+        "first_trial": args.first_trial,
         "files": { "unlearned": "unlearned/", "retrained": "retrained/" },
         "seed_rule": "{seed} = first u64 of ChaCha8Rng::seed_from_u64(seed) with set_stream(2 * run + side)",
         "runs_executed": summary.executed,

@@ -10,12 +10,20 @@
 //! Definitions, sources and certificates: `docs/mechanisms.md`.
 
 mod certificates;
+mod d2d;
+mod fisher;
 mod guo;
+mod koloskova;
 mod linear;
+mod sekhari;
 
 pub use certificates::Certificate;
+pub use d2d::DescentToDelete;
+pub use fisher::{Fisher, diagonal_fisher};
 pub use guo::{Guo, GuoFault, GuoParams, Removal, perturbed_gradient_norm};
+pub use koloskova::Koloskova;
 pub use linear::{Retrain, RetrainFault, RetrainParams};
+pub use sekhari::{LOGISTIC_HESSIAN_LIPSCHITZ, Sekhari};
 
 use ndarray::Array1;
 use rand_chacha::ChaCha8Rng;
@@ -139,8 +147,8 @@ impl Split {
         })
     }
 
-    /// The first `count` rows of `0..n` not in a fixed seeded permutation... — kept simple:
-    /// the forget set of `--forget-count N` is the `N` rows chosen by a seeded shuffle.
+    /// The forget set of `--forget-count N`: the first `count` rows of a seeded shuffle of
+    /// `0..n` (ChaCha8 stream `u64::MAX` of `seed`, which no run uses).
     pub fn choose_forget_indices(n: usize, count: usize, seed: u64) -> Vec<usize> {
         use rand::SeedableRng;
         use rand::seq::SliceRandom;
@@ -194,11 +202,21 @@ pub const MECHANISM_NAMES: &[&str] = &[
     "retrain-no-removal",
     "retrain-reused-noise",
     "finetune",
+    "fisher",
     "guo",
     "guo-small-noise",
     "guo-no-perturbation",
     "guo-no-removal",
     "guo-reused-noise",
+    "sekhari",
+    "sekhari-small-noise",
+    "d2d",
+    "d2d-small-noise",
+    "d2d-reused-noise",
+    "koloskova-gradient-clip",
+    "koloskova-gradient-clip-small-noise",
+    "koloskova-gradient-clip-reused-noise",
+    "sekhari-reused-noise",
 ];
 
 /// Generic parameters as given on the command line; each mechanism reads what it needs and
@@ -219,6 +237,8 @@ pub struct MechanismOptions {
     pub steps: Option<usize>,
     /// Step size.
     pub learning_rate: Option<f64>,
+    /// Fisher forgetting's noise scale α.
+    pub alpha: Option<f64>,
 }
 
 /// Builds the mechanism `name` on `split`.
@@ -260,6 +280,13 @@ pub fn build(
             GuoParams::from_options(options)?,
             GuoFault::ForgetSetKept,
         )?),
+        "d2d" => Box::new(DescentToDelete::new(split, options, false)?),
+        "d2d-small-noise" => Box::new(DescentToDelete::new(split, options, true)?),
+        "koloskova-gradient-clip" => Box::new(Koloskova::new(split, options, false)?),
+        "koloskova-gradient-clip-small-noise" => Box::new(Koloskova::new(split, options, true)?),
+        "fisher" => Box::new(Fisher::new(split, options)?),
+        "sekhari" => Box::new(Sekhari::new(split, options, false)?),
+        "sekhari-small-noise" => Box::new(Sekhari::new(split, options, true)?),
         other => {
             if let Some(base) = other.strip_suffix("-reused-noise")
                 && base != other

@@ -260,7 +260,18 @@ mod tests {
 
     #[test]
     fn stable_helpers_match_naive_formulas_in_range() {
-        for &x in &[-30.0, -2.0, 0.0, 0.5, 3.0, 30.0] {
+        // ln(1 + e^-30) = e^-30 − e^-60/2 + …; ln(1 + e^30) = 30 + e^-30 − …
+        assert!(crate::tolerance::relative_eq(
+            softplus(-30.0),
+            f64::exp(-30.0),
+            1e-12
+        ));
+        assert!(crate::tolerance::relative_eq(
+            softplus(30.0),
+            30.0 + f64::exp(-30.0),
+            1e-15
+        ));
+        for &x in &[-2.0, 0.0, 0.5, 3.0] {
             let naive_sp = (1.0 + f64::exp(x)).ln();
             assert!(crate::tolerance::relative_eq(softplus(x), naive_sp, 1e-12));
             let naive_sig = 1.0 / (1.0 + f64::exp(-x));

@@ -22,6 +22,9 @@ use super::{Observer, SamplingError, Side, run_rng};
 pub struct ExternalOptions {
     /// The command template, run with `sh -c`.
     pub command: String,
+    /// Runs `first_run..trials` are this invocation's share (0 for all); lets several
+    /// scheduler tasks fill one directory without overlapping.
+    pub first_run: usize,
     pub trials: usize,
     pub seed: u64,
     /// Commands run at the same time (at least 1).
@@ -94,7 +97,13 @@ pub fn run_external(
     }
     let mut pending = Vec::new();
     let mut skipped = 0;
-    for run in 0..options.trials {
+    if options.first_run >= options.trials {
+        return Err(SamplingError::Options(format!(
+            "--first-trial {} must be below --trials {}",
+            options.first_run, options.trials
+        )));
+    }
+    for run in options.first_run..options.trials {
         for side in Side::BOTH {
             if run_file(&options.out_dir, run, side).is_file() {
                 skipped += 1;
