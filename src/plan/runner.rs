@@ -905,6 +905,7 @@ fn sample_mechanism(
         delta: spec.delta,
         steps: spec.steps,
         learning_rate: spec.learning_rate,
+        alpha: spec.alpha,
     };
     let mechanism = crate::mechanisms::build(spec.name.get_ref(), split, &options)
         .map_err(|e| analysis_error("evidence.mechanism", e))?;

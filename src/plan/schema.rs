@@ -131,6 +131,8 @@ pub struct MechanismSpec {
     pub delta: Option<f64>,
     pub steps: Option<usize>,
     pub learning_rate: Option<f64>,
+    /// Fisher forgetting's noise scale α.
+    pub alpha: Option<f64>,
 }
 
 /// `[epsilon]`: the empirical ε lower bound from the two sample sets, and the verdict on the
