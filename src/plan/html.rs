@@ -48,18 +48,21 @@ pub fn render_html(report: &AuditReport) -> String {
     }
 
     if let Some(mia) = &report.mia {
-        doc.heading(&format!(
-            "Membership inference: `{}` (members) vs `{}` (non-members)",
-            mia.members, mia.nonmembers
-        ));
-        doc.raw(&figures(&[roc_figure(mia), histogram_figure(mia)]));
-        doc.paragraph(&format!(
-            "AUC gap to retraining with paired DeLong intervals, family-wise confidence {} \
-             (Bonferroni over {} attacks).",
-            fmt_number(mia.family_confidence),
-            mia.gaps.len()
-        ));
-        doc.table(&mia.gaps_table());
+        mia_section(
+            &mut doc,
+            &format!(
+                "Membership inference: `{}` (members) vs `{}` (non-members)",
+                mia.members, mia.nonmembers
+            ),
+            mia,
+        );
+    }
+    if let Some(ulira) = &report.ulira {
+        mia_section(
+            &mut doc,
+            "U-LiRA against the mechanism: unlearned points vs held-out points",
+            ulira,
+        );
     }
 
     if let Some(ordering) = &report.sanity_ordering {
@@ -87,6 +90,18 @@ pub fn render_html(report: &AuditReport) -> String {
     }
     doc.table(&inputs);
     doc.finish()
+}
+
+fn mia_section(doc: &mut HtmlDocument, heading: &str, mia: &MiaFinding) {
+    doc.heading(heading);
+    doc.raw(&figures(&[roc_figure(mia), histogram_figure(mia)]));
+    doc.paragraph(&format!(
+        "AUC gap to retraining with paired DeLong intervals, family-wise confidence {} \
+         (Bonferroni over {} attacks).",
+        fmt_number(mia.family_confidence),
+        mia.gaps.len()
+    ));
+    doc.table(&mia.gaps_table());
 }
 
 fn certificate_block(report: &AuditReport) -> String {
@@ -340,9 +355,20 @@ fn histogram_figure(mia: &MiaFinding) -> String {
         h.bin_edges.first().copied().unwrap_or(0.0),
         h.bin_edges.last().copied().unwrap_or(1.0),
     );
+    let (title, axis) = if h.score == "log10_loss" {
+        (
+            format!("Loss on `{}`: unlearned vs retrained", h.split),
+            "log10 cross-entropy loss",
+        )
+    } else {
+        (
+            format!("φ on the {}: unlearned vs retrained", h.split),
+            "φ = ln p_y − ln(1 − p_y)",
+        )
+    };
     let mut plot = Plot::new(
-        &format!("Loss on `{}`: unlearned vs retrained", h.split),
-        Axis::linear(low, high, "log10 cross-entropy loss"),
+        &title,
+        Axis::linear(low, high, axis),
         Axis::linear(0.0, peak * 1.1, "examples"),
     );
     let as_f64 = |v: &[u64]| v.iter().map(|&c| c as f64).collect::<Vec<_>>();
@@ -350,7 +376,8 @@ fn histogram_figure(mia: &MiaFinding) -> String {
     plot.bars("retrained", PALETTE[0], &h.bin_edges, &as_f64(&h.retrained));
     figure(
         &plot.finish(),
-        "A model that still remembers the forget set has lower loss on it than the retrained one.",
+        "A model that still remembers the forgotten points fits them better than the retrained \
+         one (lower loss, higher φ).",
     )
 }
 

@@ -19,6 +19,7 @@ mod report;
 mod rules;
 mod runner;
 pub mod schema;
+mod ulira;
 
 use std::path::{Path, PathBuf};
 
@@ -173,11 +174,12 @@ fn validate_values(file: &PlanFile, source: &str, invalid: &Invalid) -> Result<(
         && file.mia.is_none()
         && file.certify.is_none()
         && file.epsilon.is_none()
+        && file.ulira.is_none()
     {
         return Err(invalid(
             "plan",
             1,
-            "no analysis to run: add at least one of [compare], [mia], [certify], [epsilon]".into(),
+            "no analysis to run: add at least one of [compare], [mia], [certify], [epsilon], [ulira]".into(),
         ));
     }
     if let Some(epsilon) = &file.epsilon {
@@ -278,12 +280,52 @@ fn validate_values(file: &PlanFile, source: &str, invalid: &Invalid) -> Result<(
                 format!("`{model}`: expected logistic or softmax"),
             ));
         }
-        if file.epsilon.is_none() {
+        if file.epsilon.is_none() && file.ulira.is_none() {
             return Err(invalid(
                 "evidence.mechanism",
                 line,
-                "a mechanism's runs are evidence for [epsilon], which this plan does not run"
+                "a mechanism is evidence for [epsilon] or [ulira], which this plan does not run"
                     .into(),
+            ));
+        }
+    }
+    if let Some(ulira) = &file.ulira {
+        let line = table_line(source, "ulira");
+        if file.evidence.mechanism.is_none() {
+            return Err(invalid(
+                "evidence.mechanism",
+                line,
+                "[ulira] trains its shadow models with [evidence.mechanism], which is missing"
+                    .into(),
+            ));
+        }
+        if ulira.shadow_models < 4 {
+            return Err(invalid(
+                "ulira.shadow_models",
+                line,
+                format!("{} is too few: at least 4", ulira.shadow_models),
+            ));
+        }
+        if !(ulira.forget_share > 0.0 && ulira.forget_share < 1.0) {
+            return Err(invalid(
+                "ulira.forget_share",
+                line,
+                format!("{} is not in (0, 1)", ulira.forget_share),
+            ));
+        }
+        let confidence = *ulira.confidence.get_ref();
+        if !(confidence > 0.0 && confidence < 1.0) {
+            return Err(invalid(
+                "ulira.confidence",
+                line_of(source, ulira.confidence.span().start).max(line),
+                format!("{confidence} is not in (0, 1)"),
+            ));
+        }
+        if let Some(bad) = ulira.fprs.iter().find(|a| !(**a > 0.0 && **a <= 1.0)) {
+            return Err(invalid(
+                "ulira.fprs",
+                line,
+                format!("{bad} is not in (0, 1]"),
             ));
         }
     }

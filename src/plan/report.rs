@@ -146,6 +146,8 @@ pub struct AuditReport {
     pub compare: Option<Comparison>,
     pub sanity_ordering: Option<SanityOrdering>,
     pub mia: Option<MiaFinding>,
+    /// U-LiRA against the mechanism (`[ulira]`), in the same layout as `mia`.
+    pub ulira: Option<MiaFinding>,
     pub certificate: Option<Certificate>,
     pub mechanism: Option<MechanismRun>,
     pub epsilon: Option<crate::audit::EpsilonAudit>,
@@ -321,6 +323,14 @@ impl Finding for AuditReport {
                 fmt_number(mia.family_confidence)
             ));
             out.push_str(&mia.gaps_table().markdown());
+        }
+        if let Some(ulira) = &self.ulira {
+            out.push_str("\n## U-LiRA against the mechanism\n\n");
+            out.push_str(&format!(
+                "AUC gap to the retrained twin, family-wise confidence {}:\n\n",
+                fmt_number(ulira.family_confidence)
+            ));
+            out.push_str(&ulira.gaps_table().markdown());
         }
         if let Some(ordering) = &self.sanity_ordering {
             out.push_str("\n## Sanity ordering d(r, r′) ≤ d(u, r) ≤ d(o, r)\n\n");

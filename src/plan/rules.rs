@@ -209,6 +209,7 @@ pub(super) fn validate_rules(
                 let needs: &[(&str, bool)] = match check {
                     Check::MiaIndistinguishable => &[("mia", file.mia.is_some())],
                     Check::ClaimNotViolated => &[("epsilon", file.epsilon.is_some())],
+                    Check::UliraIndistinguishable => &[("ulira", file.ulira.is_some())],
                     Check::CertificateCoversClaim => &[(
                         "certify] or [evidence.mechanism",
                         file.certify.is_some() || file.evidence.mechanism.is_some(),

@@ -76,6 +76,7 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
     let file = &plan.file;
     let evidence = &file.evidence;
     let total = [
+        file.ulira.is_some(),
         file.epsilon.is_some(),
         evidence.mechanism.is_some(),
         file.compare.is_some(),
@@ -341,11 +342,37 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
         timed("epsilon", started);
     }
 
+    let mut ulira = None;
+    if let Some(spec) = &file.ulira {
+        progress.step("ulira");
+        let started = Instant::now();
+        let mechanism = evidence
+            .mechanism
+            .as_ref()
+            .expect("validated: [ulira] needs [evidence.mechanism]");
+        let data = load_dataset(plan, mechanism)?;
+        let options = mechanism_options(mechanism);
+        ulira = Some(super::ulira::run_ulira(
+            &data,
+            &super::ulira::UliraSettings {
+                name: mechanism.name.get_ref(),
+                options: &options,
+                shadow_models: spec.shadow_models,
+                forget_share: spec.forget_share,
+                confidence: *spec.confidence.get_ref(),
+                fprs: spec.fprs.clone(),
+                seed: file.plan.seed,
+            },
+        )?);
+        timed("ulira", started);
+    }
+
     progress.step("rules");
     let findings = Findings {
         comparison: comparison.as_ref(),
         ordering: ordering.as_ref(),
         mia: mia.as_ref(),
+        ulira: ulira.as_ref(),
         certificate: certificate.as_ref(),
         epsilon: epsilon.as_ref(),
         mechanism: mechanism_run.as_ref(),
@@ -382,6 +409,7 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
         compare: comparison,
         sanity_ordering: ordering,
         mia,
+        ulira,
         certificate,
         mechanism: mechanism_run,
         epsilon,
@@ -517,7 +545,12 @@ fn log10_losses(logits: &Array2<f64>, labels: &[usize]) -> Vec<f64> {
 }
 
 /// Shared-bin histogram of two score lists (non-finite scores are excluded upstream).
-fn histogram(split: &str, unlearned: &[f64], retrained: &[f64], bins: usize) -> ScoreHistogram {
+pub(super) fn histogram(
+    split: &str,
+    unlearned: &[f64],
+    retrained: &[f64],
+    bins: usize,
+) -> ScoreHistogram {
     let all = unlearned.iter().chain(retrained).copied();
     let (mut low, mut high) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
         (lo.min(v), hi.max(v))
@@ -692,6 +725,7 @@ struct Findings<'a> {
     comparison: Option<&'a Comparison>,
     ordering: Option<&'a SanityOrdering>,
     mia: Option<&'a MiaFinding>,
+    ulira: Option<&'a MiaFinding>,
     certificate: Option<&'a Certificate>,
     epsilon: Option<&'a EpsilonAudit>,
     mechanism: Option<&'a MechanismRun>,
@@ -761,6 +795,10 @@ fn evaluate_check(check: Check, plan: &Plan, f: &Findings) -> (Option<f64>, Outc
         Check::MiaIndistinguishable => match mia {
             Some(mia) => (None, mia.outcome.clone()),
             None => inconclusive("[mia] did not run".into()),
+        },
+        Check::UliraIndistinguishable => match f.ulira {
+            Some(ulira) => (ulira.gaps.first().map(|g| g.auc_gap), ulira.outcome.clone()),
+            None => inconclusive("[ulira] did not run".into()),
         },
         Check::ClaimNotViolated => match epsilon {
             Some(audit) => {
@@ -865,20 +903,10 @@ fn sample_mechanism(
     progress: &dyn PlanProgress,
 ) -> Result<(MechanismRun, (crate::io::SampleSet, crate::io::SampleSet)), PlanError> {
     use super::schema::RecordSpec;
-    use crate::mechanisms::{MechanismOptions, ModelKind, Split};
-    use crate::models::Dataset;
+    use crate::mechanisms::Split;
     use crate::sampling::{Record, run_trials};
     let seed = plan.file.plan.seed;
-    let data_path = plan.resolve(spec.data.get_ref());
-    let table = crate::io::read_labelled_csv(&data_path, &spec.label_column)
-        .map_err(|e| analysis_error("evidence.mechanism", e))?;
-    let num_classes = table.num_classes.max(2);
-    let data = Dataset::new(table.features, table.labels, num_classes).map_err(|e| {
-        PlanError::Analysis {
-            analysis: "evidence.mechanism",
-            message: format!("{}: {}", data_path.display(), error_chain(&e)),
-        }
-    })?;
+    let data = load_dataset(plan, spec)?;
     let forget = match (&spec.forget_count, &spec.forget) {
         (Some(count), _) => {
             let count = *count.get_ref();
@@ -897,16 +925,7 @@ fn sample_mechanism(
         (None, None) => unreachable!("validated: forget_count or forget"),
     };
     let split = Split::new(&data, &forget).map_err(|e| analysis_error("evidence.mechanism", e))?;
-    let options = MechanismOptions {
-        model: spec.model.as_deref().and_then(ModelKind::parse),
-        lambda: spec.lambda,
-        sigma: spec.sigma,
-        epsilon: spec.epsilon,
-        delta: spec.delta,
-        steps: spec.steps,
-        learning_rate: spec.learning_rate,
-        alpha: spec.alpha,
-    };
+    let options = mechanism_options(spec);
     let mechanism = crate::mechanisms::build(spec.name.get_ref(), split, &options)
         .map_err(|e| analysis_error("evidence.mechanism", e))?;
     let record = match spec.record {
@@ -947,4 +966,37 @@ fn sample_mechanism(
             },
         ),
     ))
+}
+
+/// The labelled CSV of `[evidence.mechanism]`.
+fn load_dataset(
+    plan: &Plan,
+    spec: &super::schema::MechanismSpec,
+) -> Result<crate::models::Dataset, PlanError> {
+    let data_path = plan.resolve(spec.data.get_ref());
+    let table = crate::io::read_labelled_csv(&data_path, &spec.label_column)
+        .map_err(|e| analysis_error("evidence.mechanism", e))?;
+    let num_classes = table.num_classes.max(2);
+    crate::models::Dataset::new(table.features, table.labels, num_classes).map_err(|e| {
+        PlanError::Analysis {
+            analysis: "evidence.mechanism",
+            message: format!("{}: {}", data_path.display(), error_chain(&e)),
+        }
+    })
+}
+
+fn mechanism_options(spec: &super::schema::MechanismSpec) -> crate::mechanisms::MechanismOptions {
+    crate::mechanisms::MechanismOptions {
+        model: spec
+            .model
+            .as_deref()
+            .and_then(crate::mechanisms::ModelKind::parse),
+        lambda: spec.lambda,
+        sigma: spec.sigma,
+        epsilon: spec.epsilon,
+        delta: spec.delta,
+        steps: spec.steps,
+        learning_rate: spec.learning_rate,
+        alpha: spec.alpha,
+    }
 }

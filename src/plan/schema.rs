@@ -16,6 +16,7 @@ pub struct PlanFile {
     pub mia: Option<MiaSpec>,
     pub certify: Option<CertifySpec>,
     pub epsilon: Option<EpsilonSpec>,
+    pub ulira: Option<UliraSpec>,
     #[serde(default, rename = "rule")]
     pub rules: Vec<RuleSpec>,
 }
@@ -221,6 +222,27 @@ pub struct CertifySpec {
     pub calibration: CalibrationSpec,
 }
 
+fn default_shadow_models() -> usize {
+    // With forget_share 0.5 a point is "unlearned" in a quarter of the worlds; 64 worlds leave a
+    // point of a 1797-row data set without any such world with probability ≈ 1797·0.75⁶⁴ ≈ 2e-5.
+    64
+}
+
+/// `[ulira]`: U-LiRA against `[evidence.mechanism]` with shadow "worlds" (random halves of the
+/// data, a share of each unlearned by the mechanism).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UliraSpec {
+    #[serde(default = "default_shadow_models")]
+    pub shadow_models: usize,
+    #[serde(default = "default_fit_fraction")]
+    pub forget_share: f64,
+    #[serde(default = "default_confidence")]
+    pub confidence: Spanned<f64>,
+    #[serde(default = "default_fprs")]
+    pub fprs: Vec<f64>,
+}
+
 /// `[[rule]]`: one pass/fail rule. Either `metric` with `at_most` or `at_least`, or `check`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -237,6 +259,8 @@ pub struct RuleSpec {
 pub enum Check {
     /// Every MIA AUC gap to retraining has an interval containing 0.
     MiaIndistinguishable,
+    /// Both U-LiRA AUC gaps to the retrained twin have intervals containing 0 (`[ulira]`).
+    UliraIndistinguishable,
     /// The empirical ε lower bound does not exceed the claimed ε (`[epsilon]`).
     ClaimNotViolated,
     /// The certificate's (ε, δ) is at most the claim's.
@@ -251,6 +275,7 @@ impl Check {
     pub fn name(self) -> &'static str {
         match self {
             Check::MiaIndistinguishable => "mia_indistinguishable",
+            Check::UliraIndistinguishable => "ulira_indistinguishable",
             Check::ClaimNotViolated => "claim_not_violated",
             Check::CertificateCoversClaim => "certificate_covers_claim",
             Check::UnlearnedCloserThanOriginal => "unlearned_closer_than_original",
