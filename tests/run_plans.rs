@@ -26,6 +26,12 @@ fn run_plan(plan: &str, threads: usize, out: &Path) -> (i32, serde_json::Value) 
     for name in ["report.json", "report.md", "report.html"] {
         assert!(out.join(name).is_file(), "{plan}: {name} missing");
     }
+    // The progress bar hides itself when stderr is not a terminal.
+    assert!(
+        output.stderr.is_empty(),
+        "{plan}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let json = std::fs::read_to_string(out.join("report.json")).unwrap();
     (code, serde_json::from_str(&json).unwrap())
 }
@@ -88,6 +94,13 @@ fn shipped_plans_give_their_verdicts() {
                 bound <= certified && certified <= claimed,
                 "{bound} {certified} {claimed}"
             );
+        }
+        if plan.ends_with("finetune-sampled.toml") {
+            // Flagged twice over: by the ε audit on the runs and by U-LiRA.
+            let rules = report["rules"].as_array().unwrap();
+            assert!(rules.iter().all(|r| r["outcome"] == "fail"), "{rules:#?}");
+            assert_eq!(report["ulira"]["gaps"][0]["attack"], "ulira");
+            assert_eq!(report["ulira"]["gaps"][0]["indistinguishable"], false);
         }
         if check_threads {
             let out1 = temp.path().join(format!("{index}-t1"));
