@@ -440,3 +440,62 @@ fn all_threshold_selection_reports_its_family_and_is_looser_than_the_grid() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn holm_correction_flag_reports_its_procedure_and_is_thread_independent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut u = gaussian(400, 6, 0.0, 21);
+    u.column_mut(1).mapv_inplace(|x| x + 4.0); // examples 1 and 4 leak
+    u.column_mut(4).mapv_inplace(|x| x + 4.0);
+    let u = write(dir.path(), "u.npy", u);
+    let r = write(dir.path(), "r.npy", gaussian(400, 6, 0.0, 22));
+    let run = |threads: &str, correction: &str| {
+        cmd()
+            .args([
+                "--threads",
+                threads,
+                "epsilon",
+                "--per-example",
+                "--unlearned",
+            ])
+            .arg(&u)
+            .arg("--retrained")
+            .arg(&r)
+            .args(["--delta", "1e-5", "--claim-epsilon", "1", "--json"])
+            .args([
+                "--example-correction",
+                correction,
+                "--selection",
+                "bonferroni-all",
+            ])
+            .assert()
+            .code(1)
+            .get_output()
+            .stdout
+            .clone()
+    };
+    let holm = run("2", "holm");
+    assert_eq!(holm, run("1", "holm"));
+    let j = json_of(&holm);
+    assert_eq!(j["per_example"]["exceeding_claim_correction"], "holm");
+    assert_eq!(
+        j["per_example"]["examples_exceeding_claim"],
+        serde_json::json!([1, 4])
+    );
+    assert_eq!(j["per_example"]["holm_rounds"], 2);
+    assert_eq!(j["selection"]["strategy"], "bonferroni_all");
+    let bonferroni = json_of(&run("2", "bonferroni"));
+    assert_eq!(
+        bonferroni["per_example"]["exceeding_claim_correction"],
+        "bonferroni"
+    );
+    assert!(bonferroni["per_example"]["holm_rounds"].is_null());
+    cmd()
+        .args(["epsilon", "--per-example", "--unlearned"])
+        .arg(&u)
+        .arg("--retrained")
+        .arg(&r)
+        .args(["--delta", "1e-5", "--example-correction", "hochberg"])
+        .assert()
+        .code(2);
+}

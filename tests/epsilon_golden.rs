@@ -122,7 +122,10 @@ fn all_threshold_bound_matches_exhaustive_scipy_reimplementation() {
         (result.test.fpr_upper, "fpr_upper"),
         (result.test.fnr_upper, "fnr_upper"),
     ] {
-        assert!(relative_eq(ours, golden[key].as_f64().unwrap(), 1e-10), "{key}");
+        assert!(
+            relative_eq(ours, golden[key].as_f64().unwrap(), 1e-10),
+            "{key}"
+        );
     }
     let want = golden["epsilon"].as_f64().unwrap();
     assert!(relative_eq(result.epsilon_lower_bound, want, 1e-9));

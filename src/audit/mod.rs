@@ -146,6 +146,20 @@ pub enum Selection {
     Threshold { threshold: f64 },
 }
 
+/// Per-example mode: the multiple-testing procedure behind the count and list of examples
+/// whose bound exceeds the claim (`docs/epsilon.md` §4.1). Both control the family-wise
+/// error rate at α; the reported per-example bounds are Bonferroni-simultaneous either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ExampleCorrection {
+    /// α / d for every example (default).
+    #[default]
+    Bonferroni,
+    /// Holm's step-down: after r examples are shown to exceed the claim, the others are
+    /// re-audited at α / (d − r), until no new example exceeds it (Holm 1979).
+    Holm,
+}
+
 /// How a multivariate sample is reduced to one statistic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -177,6 +191,8 @@ pub struct AuditOptions {
     pub projection: Projection,
     /// Per-example mode: also compute the NeurIPS-2023 score (an estimate; slow).
     pub neurips_score: bool,
+    /// Per-example mode: correction for the list of examples exceeding the claim.
+    pub example_correction: ExampleCorrection,
 }
 
 impl Default for AuditOptions {
@@ -191,6 +207,7 @@ impl Default for AuditOptions {
             projection_fit_fraction: 0.5,
             projection: Projection::default(),
             neurips_score: false,
+            example_correction: ExampleCorrection::Bonferroni,
         }
     }
 }
@@ -324,6 +341,10 @@ pub struct PerExampleReport {
     pub worst_example: usize,
     pub count_exceeding_claim: Option<usize>,
     pub examples_exceeding_claim: Option<Vec<usize>>,
+    /// Procedure behind `count_exceeding_claim` / `examples_exceeding_claim`.
+    pub exceeding_claim_correction: ExampleCorrection,
+    /// Holm: number of audit rounds run (1 = no step beyond Bonferroni); `None` otherwise.
+    pub holm_rounds: Option<usize>,
     /// The NeurIPS-2023 per-example ε and forget score as its released code computes them.
     pub neurips_2023: Option<NeuripsReport>,
 }
@@ -479,7 +500,14 @@ impl Finding for EpsilonAudit {
         if let Some(p) = &self.per_example {
             table.row(["examples".to_string(), p.examples.to_string()]);
             if let Some(c) = p.count_exceeding_claim {
-                table.row(["examples exceeding the claim".to_string(), c.to_string()]);
+                let procedure = match p.exceeding_claim_correction {
+                    ExampleCorrection::Bonferroni => "Bonferroni",
+                    ExampleCorrection::Holm => "Holm step-down",
+                };
+                table.row([
+                    format!("examples exceeding the claim ({procedure})"),
+                    c.to_string(),
+                ]);
             }
             if let Some(nr) = &p.neurips_2023 {
                 table.row([
@@ -819,6 +847,53 @@ fn per_example_core(
         .collect()
 }
 
+/// Holm's step-down over examples (`docs/epsilon.md` §4.1). Hypothesis e: "example e meets
+/// the claim"; it is rejected at level a when the example's audit at budget a certifies a
+/// bound above the claim, which is monotone in a (Clopper–Pearson bounds loosen as a
+/// shrinks), so the iteration below is exactly Holm's procedure on the implied p-values:
+/// round 1 is Bonferroni (α/d, the `first_round` bounds); after r rejections the remaining
+/// examples are re-audited at α/(d − r); stop when a round rejects nothing. Returns the
+/// rejected examples in ascending order and the number of rounds.
+fn holm_exceeding(
+    unlearned: ArrayView2<f64>,
+    retrained: ArrayView2<f64>,
+    first_round: &[f64],
+    claimed: f64,
+    delta: f64,
+    alpha: f64,
+    options: &AuditOptions,
+) -> Result<(Vec<usize>, usize), AuditError> {
+    let d = first_round.len();
+    let mut rejected: Vec<bool> = first_round.iter().map(|&b| b > claimed).collect();
+    let mut count = rejected.iter().filter(|&&r| r).count();
+    let mut rounds = 1;
+    while count > 0 && count < d {
+        let remaining: Vec<usize> = (0..d).filter(|&e| !rejected[e]).collect();
+        let results = per_example_core(
+            unlearned.select(Axis(1), &remaining).view(),
+            retrained.select(Axis(1), &remaining).view(),
+            delta,
+            alpha / (d - count) as f64,
+            options.selection,
+            options.seed,
+            false,
+        )?;
+        rounds += 1;
+        let mut new = 0;
+        for (&e, result) in remaining.iter().zip(&results) {
+            if result.outcome.best.epsilon.unwrap_or(0.0).max(0.0) > claimed {
+                rejected[e] = true;
+                new += 1;
+            }
+        }
+        if new == 0 {
+            break;
+        }
+        count += new;
+    }
+    Ok(((0..d).filter(|&e| rejected[e]).collect(), rounds))
+}
+
 /// The whole audit without null calibration: returns the report pieces.
 struct CoreAudit {
     mode: &'static str,
@@ -1048,11 +1123,29 @@ pub fn audit_epsilon(
 
     let per_example = match &core.per_example {
         Some((bounds, worst)) => {
-            let exceeding = claim.epsilon().map(|c| {
-                (0..bounds.len())
-                    .filter(|&e| bounds[e] > c)
-                    .collect::<Vec<usize>>()
-            });
+            let (exceeding, holm_rounds) = match (claim.epsilon(), options.example_correction) {
+                (None, _) => (None, None),
+                (Some(c), ExampleCorrection::Bonferroni) => (
+                    Some(
+                        (0..bounds.len())
+                            .filter(|&e| bounds[e] > c)
+                            .collect::<Vec<usize>>(),
+                    ),
+                    None,
+                ),
+                (Some(c), ExampleCorrection::Holm) => {
+                    let (list, rounds) = holm_exceeding(
+                        unlearned.values.view(),
+                        retrained.values.view(),
+                        bounds,
+                        c,
+                        delta,
+                        alpha,
+                        options,
+                    )?;
+                    (Some(list), Some(rounds))
+                }
+            };
             let neurips_2023 = if options.neurips_score {
                 let eps = neurips_2023_epsilons(unlearned.values.view(), retrained.values.view());
                 let score = neurips_2023_forget_score(&eps, unlearned.n_trials());
@@ -1071,6 +1164,8 @@ pub fn audit_epsilon(
                 worst_example: *worst,
                 count_exceeding_claim: exceeding.as_ref().map(Vec::len),
                 examples_exceeding_claim: exceeding,
+                exceeding_claim_correction: options.example_correction,
+                holm_rounds,
                 neurips_2023,
             })
         }

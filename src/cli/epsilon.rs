@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use unlearn_audit::audit::{self, AuditOptions, Claim, ClaimFamily, Projection, Selection};
+use unlearn_audit::audit::{
+    self, AuditOptions, Claim, ClaimFamily, ExampleCorrection, Projection, Selection,
+};
 use unlearn_audit::io::load_sample_set;
 
 /// Arguments of `unlearn-audit epsilon`.
@@ -72,6 +74,11 @@ pub struct Args {
     #[arg(long)]
     neurips_score: bool,
 
+    /// Per-example mode: correction for the list of examples exceeding the claim,
+    /// `bonferroni` (α/d each) or `holm` (step-down: same family-wise error, more power).
+    #[arg(long, default_value = "bonferroni", value_parser = parse_correction)]
+    example_correction: ExampleCorrection,
+
     /// Print the JSON report.
     #[arg(long)]
     json: bool,
@@ -134,6 +141,14 @@ fn parse_selection(text: &str) -> Result<Selection, String> {
     ))
 }
 
+fn parse_correction(text: &str) -> Result<ExampleCorrection, String> {
+    match text {
+        "bonferroni" => Ok(ExampleCorrection::Bonferroni),
+        "holm" => Ok(ExampleCorrection::Holm),
+        _ => Err(format!("`{text}`: expected bonferroni or holm")),
+    }
+}
+
 fn parse_family(text: &str) -> Result<ClaimFamily, String> {
     match text {
         "generic" => Ok(ClaimFamily::Generic),
@@ -179,6 +194,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         projection_fit_fraction: args.fit_fraction,
         projection: args.projection,
         neurips_score: args.neurips_score,
+        example_correction: args.example_correction,
     };
     let result = audit::audit_epsilon(&unlearned_set, &retrained_set, &claim, &options)?;
     super::emit(&result, args.json)
