@@ -6,7 +6,8 @@ use unlearn_audit::mechanisms::{
     Guo, GuoFault, GuoParams, MechanismOptions, Split, perturbed_gradient_norm,
 };
 use unlearn_audit::models::{
-    Dataset, LogisticRegression, Model, SoftmaxRegression, lissa_inverse_hvp, spectral_norm,
+    Dataset, LogisticRegression, Mlp, Model, Objective, SoftmaxRegression, lissa_inverse_hvp,
+    spectral_norm, train_gradient_descent,
 };
 
 fn close(a: f64, b: f64, tol: f64) -> bool {
@@ -104,7 +105,31 @@ fn lissa_on_a_2x2_system_g4() {
 fn spectral_norm_of_a_diagonal_matrix() {
     let x = array![[3.0, 0.0], [0.0, 4.0], [0.0, 0.0]];
     let norm = spectral_norm(&x);
-    assert!(norm >= 4.0 && norm < 4.0 + 1e-8);
+    assert!(norm >= 4.0 && norm < 4.0 + 1e-12);
+    // [[1, 1], [0, 1]]: singular values are the golden ratio and its inverse.
+    let golden = (1.0 + 5f64.sqrt()) / 2.0;
+    let norm = spectral_norm(&array![[1.0, 1.0], [0.0, 1.0]]);
+    assert!(norm >= golden && norm < golden * (1.0 + 1e-13), "{norm}");
+    // A dense 40 × 30 matrix: never below the Rayleigh quotient of any vector (a lower bound
+    // on ‖X‖₂), never above the Frobenius norm, and within 1e-12 of the converged power
+    // iteration (the exact value to rounding).
+    let x = Array2::from_shape_fn((40, 30), |(i, j)| {
+        ((i * 31 + j * 17) % 23) as f64 / 23.0 - 0.3
+    });
+    let norm = spectral_norm(&x);
+    let gram = x.t().dot(&x);
+    let mut v = ndarray::Array1::from_elem(30, 1.0);
+    for _ in 0..2000 {
+        let w = gram.dot(&v);
+        v = &w / w.dot(&w).sqrt();
+    }
+    let power = gram.dot(&v).dot(&v).sqrt();
+    let frobenius = x.iter().map(|a| a * a).sum::<f64>().sqrt();
+    assert!(
+        norm >= power && norm <= power * (1.0 + 1e-12),
+        "{norm} vs {power}"
+    );
+    assert!(norm <= frobenius * (1.0 + 1e-15));
 }
 
 /// A small deterministic data set with bounded rows.
@@ -164,6 +189,37 @@ fn gradients_and_hvps_match_finite_differences() {
     let multi = small_data(4);
     check_derivatives(&LogisticRegression::new(3, 4), &multi);
     check_derivatives(&SoftmaxRegression::new(3, 4), &multi);
+    // The MLP's HVP is the exact R-operator product: it matches central differences of the
+    // gradient to the finite-difference error O(h²).
+    check_derivatives(&Mlp::new(3, 5, 4), &multi);
+    check_derivatives(&Mlp::new(3, 2, 2), &binary);
+}
+
+#[test]
+fn mlp_known_answer_and_projected_descent() {
+    // One example x = (1, 0), label 0, one hidden unit: W1 = (0.5, 0), b1 = 0, W2 = (1, −1),
+    // b2 = (0, 0). a = tanh(0.5), z = (a, −a), loss = ln(1 + e^{−2a}).
+    let model = Mlp::new(2, 1, 2);
+    let data = Dataset::new(array![[1.0, 0.0]], vec![0], 2).unwrap();
+    let params = [0.5, 0.0, 0.0, 1.0, -1.0, 0.0, 0.0];
+    let a = 0.5f64.tanh();
+    let (loss, _) = model.loss_gradient(&params, &data);
+    assert!(close(loss, (1.0 + (-2.0 * a).exp()).ln(), 1e-14), "{loss}");
+    // Projected gradient descent keeps ‖θ‖ ≤ C after every step and lowers the loss.
+    let data = small_data(4);
+    let model = Mlp::new(3, 5, 4);
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(1);
+    let start = model.initial_params(&mut rng);
+    let objective = Objective {
+        model: &model,
+        data: &data,
+        l2: 0.0,
+        linear: None,
+    };
+    let start_loss = objective.value_gradient(start.as_slice().unwrap()).0;
+    let trained = train_gradient_descent(&objective, start, 0.5, 200, Some(2.0)).unwrap();
+    assert!(trained.dot(&trained).sqrt() <= 2.0 * (1.0 + 1e-15));
+    assert!(objective.value_gradient(trained.as_slice().unwrap()).0 < start_loss);
 }
 
 #[test]

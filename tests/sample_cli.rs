@@ -187,3 +187,148 @@ fn external_runs_collect_resume_and_report_failures() {
     // A command that fails.
     assert_exit_2(run("exit 3 {out}", "7"), "failed");
 }
+
+fn sample_with(out: &Path, mechanism: &str, extra: &[&str]) -> std::process::Output {
+    binary()
+        .args(["sample", "--mechanism", mechanism, "--data"])
+        .arg(digits())
+        .args(["--forget", "3,17", "--trials", "3", "--seed", "5", "--out"])
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn manifest(out: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn zhang_and_model_clip_carry_their_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    // Zhang: σ from Δ by the paper's classical calibration at ε = 0.5 < 1:
+    // σ = (Δ/ε)·sqrt(2 ln(1.25/δ)) = (2/0.5) × 4.8448053 at δ = 1e-5 (references §2.2).
+    let out = dir.path().join("zhang");
+    let output = sample_with(
+        &out,
+        "zhang",
+        &[
+            "--approximation-error",
+            "2",
+            "--epsilon",
+            "0.5",
+            "--hidden",
+            "4",
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let m = manifest(&out);
+    assert_eq!(m["certificate"]["status"], "certified");
+    assert_eq!(m["certificate"]["epsilon"], 0.5);
+    let sigma = m["parameters"]["sigma"].as_f64().unwrap();
+    assert!((sigma - 4.0 * 4.844805262605393).abs() < 1e-9, "{sigma}");
+    assert_eq!(m["parameters"]["calibration"], "classical");
+    assert_eq!(m["parameters"]["hidden"], 4);
+    assert!(
+        m["parameters"]["measured_approximation_error"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    // Sequential requests: the measured distance is null with a reason.
+    let out = dir.path().join("zhang-rounds");
+    let output = sample_with(
+        &out,
+        "zhang",
+        &[
+            "--approximation-error",
+            "2",
+            "--rounds",
+            "2",
+            "--hidden",
+            "4",
+            "--lissa-steps",
+            "50",
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let m = manifest(&out);
+    assert!(m["parameters"]["measured_approximation_error"].is_null());
+    assert!(m["parameters"]["measured_approximation_error_reason"].is_string());
+    // Model clipping: ε fixed, δ_T from the recursion; with C2 = σ = 1 (r = 2), σ0 = 0 and
+    // T = 5 it is references §4 G5's 0.0002483.
+    let out = dir.path().join("clip");
+    let output = sample_with(&out, "koloskova-model-clip", &["--steps", "5"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let m = manifest(&out);
+    let delta = m["certificate"]["delta"].as_f64().unwrap();
+    assert!((delta - 0.0002483).abs() < 1e-7, "{delta}");
+    assert_eq!(m["certificate"]["epsilon"], 1.0);
+    // Gradient clipping takes C0 and C1 from the command line.
+    let out = dir.path().join("gradient");
+    let output = sample_with(
+        &out,
+        "koloskova-gradient-clip",
+        &["--model-clip", "2", "--gradient-clip", "0.5"],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let m = manifest(&out);
+    assert_eq!(m["parameters"]["model_clip"], 2.0);
+    assert_eq!(m["parameters"]["gradient_clip"], 0.5);
+    assert_eq!(m["parameters"]["steps"], 8); // ⌈C0/(C1η)⌉ = ⌈2/(0.5·0.5)⌉
+}
+
+#[test]
+fn zhang_and_model_clip_reject_bad_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x");
+    assert_exit_2(sample_with(&out, "zhang", &[]), "approximation_error");
+    assert_exit_2(
+        sample_with(&out, "zhang", &["--approximation-error=-1"]),
+        "approximation_error",
+    );
+    assert_exit_2(
+        sample_with(
+            &out,
+            "zhang",
+            &["--approximation-error", "1", "--rounds", "3"],
+        ),
+        "rounds",
+    );
+    assert_exit_2(
+        sample_with(
+            &out,
+            "zhang",
+            &["--approximation-error", "1", "--model", "softmax"],
+        ),
+        "model",
+    );
+    assert_exit_2(
+        sample_with(&out, "koloskova-model-clip", &["--projection-radius", "0"]),
+        "projection_radius",
+    );
+    assert_exit_2(
+        sample_with(&out, "koloskova-model-clip", &["--initial-sigma=-0.5"]),
+        "initial_sigma",
+    );
+    assert_exit_2(
+        sample_with(&out, "koloskova-gradient-clip", &["--gradient-clip", "0"]),
+        "gradient_clip",
+    );
+}

@@ -68,6 +68,40 @@ pub struct Args {
     /// Fisher forgetting's noise scale α.
     #[arg(long)]
     alpha: Option<f64>,
+    /// Koloskova et al.: C0, clipping radius of the initial model.
+    #[arg(long)]
+    model_clip: Option<f64>,
+    /// koloskova-gradient-clip: C1, gradient clipping norm.
+    #[arg(long)]
+    gradient_clip: Option<f64>,
+    /// koloskova-model-clip: C2, projection radius of each noisy step; zhang: norm bound C
+    /// of training.
+    #[arg(long)]
+    projection_radius: Option<f64>,
+    /// koloskova-model-clip: σ0, noise on the clipped initial model (default 0).
+    #[arg(long)]
+    initial_sigma: Option<f64>,
+    /// zhang: the approximation-error bound Δ ≥ ‖w̃ − w̃*‖ the noise is calibrated to (required).
+    #[arg(long)]
+    approximation_error: Option<f64>,
+    /// zhang: hidden tanh units of the MLP (default 16).
+    #[arg(long)]
+    hidden: Option<usize>,
+    /// zhang: local convex approximation γ added to the Hessian (default 0.01).
+    #[arg(long)]
+    damping: Option<f64>,
+    /// zhang: LiSSA scale (default 10).
+    #[arg(long)]
+    lissa_scale: Option<f64>,
+    /// zhang: LiSSA recursion depth (default 1000).
+    #[arg(long)]
+    lissa_steps: Option<usize>,
+    /// zhang: LiSSA mini-batch size (default 64).
+    #[arg(long)]
+    lissa_batch: Option<usize>,
+    /// zhang: number of sequential requests the forget set is split into (default 1).
+    #[arg(long)]
+    rounds: Option<usize>,
     /// Run this shell command once per run and side instead of an in-process mechanism;
     /// placeholders {seed} {run} {side} {out}; it must write {out}.npy.
     #[arg(long, value_name = "CMD", conflicts_with = "mechanism")]
@@ -146,6 +180,17 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         steps: args.steps,
         learning_rate: args.learning_rate,
         alpha: args.alpha,
+        model_clip: args.model_clip,
+        gradient_clip: args.gradient_clip,
+        projection_radius: args.projection_radius,
+        initial_sigma: args.initial_sigma,
+        approximation_error: args.approximation_error,
+        hidden: args.hidden,
+        damping: args.damping,
+        lissa_scale: args.lissa_scale,
+        lissa_steps: args.lissa_steps,
+        lissa_batch: args.lissa_batch,
+        rounds: args.rounds,
     };
     let mechanism = mechanisms::build(name, split, &options)?;
     let observer = ProgressBarObserver::new(name);

@@ -50,7 +50,8 @@ fn clip(mut v: Array1<f64>, radius: f64) -> Array1<f64> {
 impl Koloskova {
     /// `--sigma` is not taken: σ is solved for the target (ε, δ). `--steps` overrides the
     /// default ⌈C0/(C1η)⌉; `--learning-rate` is η (default 0.5); `--lambda` is the training
-    /// regulariser (default 0.01); the fine-tuning weight decay is 0.
+    /// regulariser (default 0.01); `--model-clip` is C0 (5), `--gradient-clip` is C1 (1); the
+    /// fine-tuning weight decay is 0.
     pub fn new(
         split: Split,
         options: &MechanismOptions,
@@ -66,8 +67,17 @@ impl Koloskova {
         let step_size =
             check_positive(name, "learning_rate", options.learning_rate.unwrap_or(0.5))?;
         let delta = options.delta.unwrap_or(1e-5);
-        let (model_clip, gradient_clip, weight_decay) =
-            (DEFAULT_MODEL_CLIP, DEFAULT_GRADIENT_CLIP, 0.0);
+        let model_clip = check_positive(
+            name,
+            "model_clip",
+            options.model_clip.unwrap_or(DEFAULT_MODEL_CLIP),
+        )?;
+        let gradient_clip = check_positive(
+            name,
+            "gradient_clip",
+            options.gradient_clip.unwrap_or(DEFAULT_GRADIENT_CLIP),
+        )?;
+        let weight_decay = 0.0;
         let certify_error = |e: crate::certify::CertifyError| {
             MechanismError::parameter(
                 name,

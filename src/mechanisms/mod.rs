@@ -15,7 +15,9 @@ mod fisher;
 mod guo;
 mod koloskova;
 mod linear;
+mod model_clip;
 mod sekhari;
+mod zhang;
 
 pub use certificates::Certificate;
 pub use d2d::DescentToDelete;
@@ -23,7 +25,9 @@ pub use fisher::{Fisher, diagonal_fisher};
 pub use guo::{Guo, GuoFault, GuoParams, Removal, perturbed_gradient_norm};
 pub use koloskova::Koloskova;
 pub use linear::{Retrain, RetrainFault, RetrainParams};
+pub use model_clip::KoloskovaModelClip;
 pub use sekhari::{LOGISTIC_HESSIAN_LIPSCHITZ, Sekhari};
+pub use zhang::{Zhang, ZhangParams};
 
 use ndarray::Array1;
 use rand_chacha::ChaCha8Rng;
@@ -217,6 +221,12 @@ pub const MECHANISM_NAMES: &[&str] = &[
     "koloskova-gradient-clip-small-noise",
     "koloskova-gradient-clip-reused-noise",
     "sekhari-reused-noise",
+    "zhang",
+    "zhang-small-noise",
+    "zhang-reused-noise",
+    "koloskova-model-clip",
+    "koloskova-model-clip-small-noise",
+    "koloskova-model-clip-reused-noise",
 ];
 
 /// Generic parameters as given on the command line; each mechanism reads what it needs and
@@ -239,6 +249,27 @@ pub struct MechanismOptions {
     pub learning_rate: Option<f64>,
     /// Fisher forgetting's noise scale α.
     pub alpha: Option<f64>,
+    /// Koloskova et al.: C0, the clipping radius of the initial model.
+    pub model_clip: Option<f64>,
+    /// Koloskova et al. (gradient clipping): C1, the gradient clipping norm.
+    pub gradient_clip: Option<f64>,
+    /// Koloskova et al. (model clipping): C2, the projection radius of every noisy step;
+    /// Zhang et al.: C, the norm bound of training.
+    pub projection_radius: Option<f64>,
+    /// Koloskova et al. (model clipping): σ0, noise on the clipped initial model.
+    pub initial_sigma: Option<f64>,
+    /// Zhang et al.: the approximation-error bound Δ.
+    pub approximation_error: Option<f64>,
+    /// Zhang et al.: hidden units of the MLP.
+    pub hidden: Option<usize>,
+    /// Zhang et al.: local convex approximation γ (Hessian damping).
+    pub damping: Option<f64>,
+    /// Zhang et al.: LiSSA scale, recursion depth and mini-batch size.
+    pub lissa_scale: Option<f64>,
+    pub lissa_steps: Option<usize>,
+    pub lissa_batch: Option<usize>,
+    /// Zhang et al.: number of sequential requests the forget set is split into.
+    pub rounds: Option<usize>,
 }
 
 /// Builds the mechanism `name` on `split`.
@@ -284,6 +315,12 @@ pub fn build(
         "d2d-small-noise" => Box::new(DescentToDelete::new(split, options, true)?),
         "koloskova-gradient-clip" => Box::new(Koloskova::new(split, options, false)?),
         "koloskova-gradient-clip-small-noise" => Box::new(Koloskova::new(split, options, true)?),
+        "koloskova-model-clip" => Box::new(KoloskovaModelClip::new(split, options, false)?),
+        "koloskova-model-clip-small-noise" => {
+            Box::new(KoloskovaModelClip::new(split, options, true)?)
+        }
+        "zhang" => Box::new(Zhang::new(split, options, false)?),
+        "zhang-small-noise" => Box::new(Zhang::new(split, options, true)?),
         "fisher" => Box::new(Fisher::new(split, options)?),
         "sekhari" => Box::new(Sekhari::new(split, options, false)?),
         "sekhari-small-noise" => Box::new(Sekhari::new(split, options, true)?),

@@ -10,12 +10,17 @@
 //!   regulariser and the objective perturbation live in [`Objective`].
 
 mod logistic;
+mod mlp;
 mod softmax;
 mod solve;
 
 pub use logistic::LogisticRegression;
+pub use mlp::Mlp;
 pub use softmax::SoftmaxRegression;
-pub use solve::{TrainOptions, conjugate_gradient, lissa_inverse_hvp, spectral_norm, train_lbfgs};
+pub use solve::{
+    EXACT_SPECTRAL_NORM_MAX_DIM, TrainOptions, conjugate_gradient, lissa_inverse_hvp,
+    project_to_ball, spectral_norm, train_gradient_descent, train_lbfgs,
+};
 
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 

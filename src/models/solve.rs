@@ -245,31 +245,136 @@ pub fn lissa_inverse_hvp(
     Ok((h / scale, max_steps))
 }
 
-/// Spectral norm ‖X‖₂ (largest singular value) by power iteration on `XᵀX`, started from the
-/// all-ones vector and run until the estimate changes by less than 1e-14 relative (at most
-/// 10 000 iterations). The result is rounded up slightly so that bounds using it stay upper
-/// bounds.
+/// Largest dimension for which [`spectral_norm`] runs the exact Jacobi eigensolver on `XᵀX`
+/// (O(d³) per sweep); above it the Frobenius norm is returned.
+pub const EXACT_SPECTRAL_NORM_MAX_DIM: usize = 512;
+
+/// A guaranteed upper bound on the spectral norm ‖X‖₂ (largest singular value), tight to
+/// rounding for `d ≤ EXACT_SPECTRAL_NORM_MAX_DIM` (`docs/mechanisms.md` §1.5).
+///
+/// For small d: cyclic Jacobi rotations diagonalise `A = XᵀX`; by Weyl's inequality
+/// `λ_max(A) ≤ max_i a_ii + ‖off(A)‖_F` for the final rotated matrix, and a rounding pad
+/// `(n + 64d)·u·‖X‖_F²` covers the rounding of forming `XᵀX` and of the rotations. The result
+/// is `min(sqrt(that), ‖X‖_F)` rounded up, so it is never below ‖X‖₂ (the Frobenius norm is
+/// always an upper bound). For large d the Frobenius norm alone is returned (looser by at most
+/// √rank). Power iteration is not used: it approaches ‖X‖₂ from below.
 pub fn spectral_norm(features: &Array2<f64>) -> f64 {
-    let d = features.ncols();
-    if d == 0 || features.nrows() == 0 {
+    let (n, d) = features.dim();
+    if d == 0 || n == 0 {
         return 0.0;
     }
-    let gram = features.t().dot(features);
-    let mut v = Array1::from_elem(d, 1.0 / (d as f64).sqrt());
-    let mut estimate = 0.0;
-    for _ in 0..10_000 {
-        let w = gram.dot(&v);
-        let norm = l2_norm(&w);
-        if norm == 0.0 {
-            return 0.0;
+    let frobenius_sq: f64 = features.iter().map(|v| v * v).sum();
+    // Summing n·d squares has relative rounding error below (n·d)·u; pad generously.
+    let frobenius_sq_up = frobenius_sq * (1.0 + 2.0 * (n * d) as f64 * f64::EPSILON);
+    let frobenius = frobenius_sq_up.sqrt().next_up();
+    if d > EXACT_SPECTRAL_NORM_MAX_DIM {
+        return frobenius;
+    }
+    let mut gram = features.t().dot(features);
+    let off_diagonal_sq = |a: &Array2<f64>| {
+        let mut sum = 0.0;
+        for i in 0..d {
+            for j in 0..d {
+                if i != j {
+                    sum += a[[i, j]] * a[[i, j]];
+                }
+            }
         }
-        v = w / norm;
-        let converged = (norm - estimate).abs() <= 1e-14 * norm;
-        estimate = norm;
-        if converged {
+        sum
+    };
+    for _sweep in 0..100 {
+        if off_diagonal_sq(&gram).sqrt() <= 1e-16 * frobenius_sq {
             break;
         }
+        for p in 0..d {
+            for q in (p + 1)..d {
+                let apq = gram[[p, q]];
+                if apq == 0.0 {
+                    continue;
+                }
+                // Classic symmetric Schur rotation (Golub & Van Loan Alg. 8.5.1).
+                let tau = (gram[[q, q]] - gram[[p, p]]) / (2.0 * apq);
+                let t = tau.signum() / (tau.abs() + (1.0 + tau * tau).sqrt());
+                let t = if tau == 0.0 { 1.0 } else { t };
+                let c = 1.0 / (1.0 + t * t).sqrt();
+                let s = t * c;
+                for k in 0..d {
+                    let akp = gram[[k, p]];
+                    let akq = gram[[k, q]];
+                    gram[[k, p]] = c * akp - s * akq;
+                    gram[[k, q]] = s * akp + c * akq;
+                }
+                for k in 0..d {
+                    let apk = gram[[p, k]];
+                    let aqk = gram[[q, k]];
+                    gram[[p, k]] = c * apk - s * aqk;
+                    gram[[q, k]] = s * apk + c * aqk;
+                }
+            }
+        }
     }
-    // Power iteration approaches the top eigenvalue from below; pad by 1e-9 relative.
-    (estimate * (1.0 + 1e-9)).sqrt()
+    let largest_diagonal = (0..d)
+        .map(|i| gram[[i, i]])
+        .fold(f64::NEG_INFINITY, f64::max);
+    let residual = off_diagonal_sq(&gram).sqrt();
+    let rounding = (n + 64 * d) as f64 * f64::EPSILON * frobenius_sq_up;
+    let eigen_bound = (largest_diagonal + residual + rounding).max(0.0);
+    let bound = eigen_bound.sqrt().next_up().next_up();
+    bound.min(frobenius)
+}
+
+/// `v` scaled onto the ball ‖v‖ ≤ `radius` if it lies outside (Euclidean projection).
+pub fn project_to_ball(mut v: Array1<f64>, radius: f64) -> Array1<f64> {
+    let norm = l2_norm(&v);
+    if norm > radius {
+        v *= radius / norm;
+    }
+    v
+}
+
+/// Full-batch gradient descent on the **mean** objective `L/n` (L a sum over the n rows of
+/// `objective.data`): `θ ← Π_C(θ − η∇L(θ)/n)` for `steps` steps, with the projection onto
+/// ‖θ‖ ≤ C after every step when `radius = Some(C)` (Zhang et al. 2024's norm-constrained
+/// training). Deterministic given `start`. Errors on a non-finite iterate.
+pub fn train_gradient_descent(
+    objective: &Objective<'_>,
+    start: Array1<f64>,
+    step_size: f64,
+    steps: usize,
+    radius: Option<f64>,
+) -> Result<Array1<f64>, ModelError> {
+    if !(step_size > 0.0 && step_size.is_finite()) {
+        return Err(ModelError::Parameter {
+            name: "step_size".into(),
+            value: step_size,
+            reason: "must be positive and finite".into(),
+        });
+    }
+    if let Some(r) = radius
+        && !(r > 0.0 && r.is_finite())
+    {
+        return Err(ModelError::Parameter {
+            name: "projection_radius".into(),
+            value: r,
+            reason: "must be positive and finite".into(),
+        });
+    }
+    let n = (objective.data.len() as f64).max(1.0);
+    let mut params = match radius {
+        Some(r) => project_to_ball(start, r),
+        None => start,
+    };
+    for step in 0..steps {
+        let (_, gradient) = objective.value_gradient(as_slice(&params));
+        params.scaled_add(-step_size / n, &gradient);
+        if let Some(r) = radius {
+            params = project_to_ball(params, r);
+        }
+        if params.iter().any(|v| !v.is_finite()) {
+            return Err(ModelError::Training(format!(
+                "gradient descent diverged at step {step} (step size {step_size} too large)"
+            )));
+        }
+    }
+    Ok(params)
 }
