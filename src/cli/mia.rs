@@ -19,8 +19,8 @@ use unlearn_audit::mia::shadow::{
 };
 use unlearn_audit::mia::unlearning::{AttackGap, compare_to_reference};
 use unlearn_audit::mia::{
-    PopulationConfig, SplitOutputs, compatibility_modes, lira_scores, population_attacks,
-    rmia_scores, ulira_scores, validate_labels,
+    PopulationConfig, SalunMiaEfficacy, SplitOutputs, compatibility_modes, lira_scores,
+    population_attacks, rmia_scores, salun_mia_efficacy, ulira_scores, validate_labels,
 };
 use unlearn_audit::report::{Finding, Outcome, Provenance, Table, fmt_number, fmt_optional};
 
@@ -431,6 +431,8 @@ fn load_split(
 struct ModelRun {
     attacks: Vec<AttackOutcome>,
     compatibility: Vec<Compatibility>,
+    /// SalUn MIA-Efficacy (needs `--evaluate`): also under `attacks.salun_mia_efficacy`.
+    salun: Option<SalunMiaEfficacy>,
 }
 
 fn run_model(args: &Args, model: &Path, config: &PopulationConfig) -> anyhow::Result<ModelRun> {
@@ -473,9 +475,35 @@ fn run_model(args: &Args, model: &Path, config: &PopulationConfig) -> anyhow::Re
         config.seed,
     )
     .with_context(|| format!("{}", model.display()))?;
+    let mut compatibility = compatibility;
+    let salun = match &evaluate_view {
+        Some(target) => {
+            let salun = salun_mia_efficacy(
+                &members_view,
+                &nonmembers_view,
+                target,
+                config.roc.confidence,
+            )
+            .with_context(|| format!("{}", model.display()))?;
+            compatibility.push(Compatibility {
+                name: "salun_mia_efficacy".into(),
+                value: salun.value,
+                definition: "MIA-Efficacy (confidence entry): share of the evaluated split \
+                             predicted non-member by an RBF SVC fitted on the first \
+                             |non-members| members vs the non-members",
+                ideal: None,
+                n_members: salun.n_shadow_train,
+                n_nonmembers: salun.n_shadow_test,
+                source: salun.source,
+            });
+            Some(salun)
+        }
+        None => None,
+    };
     Ok(ModelRun {
         attacks,
         compatibility,
+        salun,
     })
 }
 
@@ -518,6 +546,9 @@ fn run_population(args: Args) -> anyhow::Result<u8> {
         );
         rows.push((attack.name.clone(), attack.summary.clone()));
     }
+    if let Some(salun) = &unlearned.salun {
+        attacks.insert("salun_mia_efficacy".into(), serde_json::to_value(salun)?);
+    }
     let (reference, outcome, gap_rows) = match &args.reference {
         None => (None, Outcome::Info, Vec::new()),
         Some(reference_dir) => {
@@ -544,6 +575,9 @@ fn run_population(args: Args) -> anyhow::Result<u8> {
                         attack.evaluated.as_ref(),
                     )?,
                 );
+            }
+            if let Some(salun) = &retrained.salun {
+                reference_attacks.insert("salun_mia_efficacy".into(), serde_json::to_value(salun)?);
             }
             (
                 Some(ReferenceReport {

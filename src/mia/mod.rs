@@ -11,6 +11,8 @@
 //! * [`shadow`]: shadow-model attacks from score matrices `[n_points, n_models]` with
 //!   membership masks: LiRA (online/offline, per-example/fixed variance), RMIA in
 //!   O((n_x + n_z) log n_z), U-LiRA.
+//! * [`svm`] and [`salun`]: an exact libsvm-style RBF C-SVC and the SalUn / Jia et al.
+//!   "MIA-Efficacy" compatibility mode built on it.
 //! * [`unlearning`]: the same attack on the unlearned and on the retrained model, and the gap
 //!   with a paired interval; the outcome is "indistinguishable from retraining or not".
 //!
@@ -20,8 +22,10 @@
 pub mod logistic;
 pub mod population;
 pub mod roc;
+pub mod salun;
 pub mod shadow;
 pub mod signals;
+pub mod svm;
 pub mod unlearning;
 
 pub use population::{
@@ -29,6 +33,7 @@ pub use population::{
     compatibility_modes, population_attacks,
 };
 pub use roc::{FprConvention, Interval, Roc, RocConfig, RocSummary};
+pub use salun::{SALUN_FEATURES, SalunEntry, SalunMiaEfficacy, salun_mia_efficacy};
 pub use shadow::{
     LiraConfig, LiraMode, LiraVariance, OfflineTest, RmiaConfig, RmiaInput, ShadowMatrix,
     UnlearningState, lira_scores, rmia_scores, ulira_scores,
@@ -36,6 +41,7 @@ pub use shadow::{
 pub use signals::{
     ALL_SIGNALS, Confidence, Entropy, Loss, ModifiedEntropy, Orientation, ScaledLogit, Signal,
 };
+pub use svm::{RbfSvc, SvcParams};
 pub use unlearning::{AttackGap, compare_to_reference};
 
 /// Errors raised by membership-inference analyses. Each names the array or parameter at fault;
