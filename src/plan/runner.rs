@@ -998,5 +998,16 @@ fn mechanism_options(spec: &super::schema::MechanismSpec) -> crate::mechanisms::
         steps: spec.steps,
         learning_rate: spec.learning_rate,
         alpha: spec.alpha,
+        model_clip: spec.model_clip,
+        gradient_clip: spec.gradient_clip,
+        projection_radius: spec.projection_radius,
+        initial_sigma: spec.initial_sigma,
+        approximation_error: spec.approximation_error,
+        damping: spec.damping,
+        lissa_scale: spec.lissa_scale,
+        hidden: spec.hidden,
+        lissa_steps: spec.lissa_steps,
+        lissa_batch: spec.lissa_batch,
+        rounds: spec.rounds,
     }
 }

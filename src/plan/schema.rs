@@ -134,6 +134,19 @@ pub struct MechanismSpec {
     pub learning_rate: Option<f64>,
     /// Fisher forgetting's noise scale α.
     pub alpha: Option<f64>,
+    // The remaining `mechanisms::MechanismOptions`, passed through as given (each mechanism
+    // validates what it reads; see `unlearn-audit sample --help`).
+    pub model_clip: Option<f64>,
+    pub gradient_clip: Option<f64>,
+    pub projection_radius: Option<f64>,
+    pub initial_sigma: Option<f64>,
+    pub approximation_error: Option<f64>,
+    pub damping: Option<f64>,
+    pub lissa_scale: Option<f64>,
+    pub hidden: Option<usize>,
+    pub lissa_steps: Option<usize>,
+    pub lissa_batch: Option<usize>,
+    pub rounds: Option<usize>,
 }
 
 /// `[epsilon]`: the empirical ε lower bound from the two sample sets, and the verdict on the
