@@ -24,6 +24,7 @@ pub mod mechanisms;
 pub mod metrics;
 pub mod mia;
 pub mod models;
+pub mod plan;
 pub mod report;
 pub mod sampling;
 pub mod stats;

@@ -33,6 +33,8 @@ enum Command {
     Sample(cli::sample::Args),
     /// Membership-inference attacks with confidence intervals.
     Mia(cli::mia::Args),
+    /// Runs an audit plan (TOML) and writes report.json, report.md and report.html.
+    Run(cli::run::Args),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
         Command::Certify(args) => cli::certify::run(args),
         Command::Sample(args) => cli::sample::run(args),
         Command::Mia(args) => cli::mia::run(args),
+        Command::Run(args) => cli::run::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

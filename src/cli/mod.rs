@@ -6,6 +6,7 @@ pub mod compare;
 pub mod epsilon;
 pub mod mia;
 pub mod progress;
+pub mod run;
 pub mod sample;
 
 use unlearn_audit::report::{self, Finding};

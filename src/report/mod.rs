@@ -5,6 +5,8 @@
 //! Every analysis returns a struct that implements [`Finding`]. Commands print one finding;
 //! `run` (audit plans) collects many into a [`Report`].
 
+pub mod html;
+pub mod svg;
 mod table;
 
 pub use table::Table;

@@ -24,6 +24,16 @@ impl Table {
         self
     }
 
+    /// The column headers.
+    pub fn header(&self) -> &[String] {
+        &self.header
+    }
+
+    /// The rows, each as long as the header.
+    pub fn rows(&self) -> &[Vec<String>] {
+        &self.rows
+    }
+
     /// The table as aligned Markdown.
     pub fn markdown(&self) -> String {
         let widths: Vec<usize> = (0..self.header.len())

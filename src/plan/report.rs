@@ -1,0 +1,359 @@
+//! The audit report: every finding and rule result, the verdict, and provenance. Its JSON is
+//! the contract (`docs/plans.md` §Report); everything but `wall_times_seconds` is a pure
+//! function of the plan, its inputs and its seed.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::rules::Bound;
+use super::schema::{PlanFile, Space};
+use crate::certify::Certificate;
+use crate::io::Comparison;
+use crate::mia::roc::RocSummary;
+use crate::mia::unlearning::AttackGap;
+use crate::report::{Finding, InputDigest, Outcome, Table, fmt_number, fmt_optional};
+
+/// What plan produced the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanSummary {
+    pub name: String,
+    pub description: String,
+    /// The plan file as given on the command line.
+    pub file: String,
+    pub sha256: String,
+    pub seed: u64,
+}
+
+/// The claim under audit.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClaimSummary {
+    pub epsilon: f64,
+    pub delta: f64,
+    pub space: Space,
+}
+
+/// One rule's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleResult {
+    /// The rule in one line, e.g. `js.forget ≤ 0.02`.
+    pub rule: String,
+    pub metric: Option<String>,
+    pub check: Option<String>,
+    /// The measured value; `null` with `value_reason` when it could not be computed.
+    pub value: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_reason: Option<String>,
+    pub threshold: Option<Bound>,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// One row of the sanity ordering d(r, r′) ≤ d(u, r) ≤ d(o, r) for one distance.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderingRow {
+    /// `verification_error` (weights, ℓ2) or `js.<split>` (outputs, nats).
+    pub distance: String,
+    /// d(r, r′): two retrainings, the noise floor; `null` without `evidence.retrained_again`.
+    pub retrained_again_to_retrained: Option<f64>,
+    pub unlearned_to_retrained: Option<f64>,
+    pub original_to_retrained: Option<f64>,
+    /// d(u, r) ≤ d(o, r); `null` when a distance is undefined.
+    pub unlearned_closer_than_original: Option<bool>,
+    /// d(u, r) ≤ d(r, r′): the unlearned model is as close as a second retraining.
+    pub within_noise_floor: Option<bool>,
+}
+
+/// The sanity ordering of the distances (`compare`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SanityOrdering {
+    pub rows: Vec<OrderingRow>,
+}
+
+/// One attack on the unlearned and on the retrained model.
+#[derive(Debug, Clone, Serialize)]
+pub struct MiaPair {
+    pub attack: String,
+    pub description: String,
+    pub unlearned: RocSummary,
+    pub retrained: RocSummary,
+}
+
+/// Histogram of a per-example score on the members split, for both models, on shared bins.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScoreHistogram {
+    /// e.g. `log10_loss`.
+    pub score: String,
+    pub split: String,
+    /// `bins + 1` increasing edges.
+    pub bin_edges: Vec<f64>,
+    pub unlearned: Vec<u64>,
+    pub retrained: Vec<u64>,
+}
+
+/// Membership inference against the unlearned model, with the retrained model as reference.
+#[derive(Debug, Clone, Serialize)]
+pub struct MiaFinding {
+    pub members: String,
+    pub nonmembers: String,
+    /// Family-wise confidence of the gap intervals (Bonferroni over the attacks).
+    pub family_confidence: f64,
+    pub attacks: Vec<MiaPair>,
+    pub gaps: Vec<AttackGap>,
+    /// The attack with the largest |AUC gap|, drawn in the report.
+    pub plotted_attack: String,
+    pub score_histogram: ScoreHistogram,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// The in-process mechanism runs behind `[epsilon]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MechanismRun {
+    pub name: String,
+    pub parameters: serde_json::Value,
+    /// The mechanism's own certificate (faulty variants claim the correct one's).
+    pub certificate: crate::mechanisms::Certificate,
+    pub trials: usize,
+    pub record: super::schema::RecordSpec,
+    pub record_dimension: usize,
+    pub forget_indices: Vec<usize>,
+    /// `ChaCha8Rng::seed_from_u64(plan.seed)`, stream 2·run + side.
+    pub seed: u64,
+}
+
+/// Provenance: tool, inputs with digests, the seed and every parameter of the plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportProvenance {
+    pub tool: &'static str,
+    pub version: &'static str,
+    pub inputs: Vec<InputDigest>,
+    pub seed: u64,
+    /// The plan as parsed, defaults filled in.
+    pub parameters: PlanFile,
+}
+
+/// The whole audit report.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditReport {
+    /// Version of this JSON layout.
+    pub schema: &'static str,
+    pub plan: PlanSummary,
+    pub claim: Option<ClaimSummary>,
+    /// The combined outcome of every rule: `pass`, `fail` or `inconclusive` with a reason.
+    pub verdict: Outcome,
+    pub rules: Vec<RuleResult>,
+    pub compare: Option<Comparison>,
+    pub sanity_ordering: Option<SanityOrdering>,
+    pub mia: Option<MiaFinding>,
+    /// U-LiRA against the mechanism (`[ulira]`), in the same layout as `mia`.
+    pub ulira: Option<MiaFinding>,
+    pub certificate: Option<Certificate>,
+    pub mechanism: Option<MechanismRun>,
+    pub epsilon: Option<crate::audit::EpsilonAudit>,
+    /// Per-run mean of the recorded statistic, unlearned vs retrained runs (`[epsilon]`).
+    pub sample_histogram: Option<ScoreHistogram>,
+    pub provenance: ReportProvenance,
+    /// Wall-clock seconds per step: the only field that differs between identical runs.
+    pub wall_times_seconds: BTreeMap<String, f64>,
+}
+
+/// `pass`, `fail`, `inconclusive` or `info`.
+pub(crate) fn outcome_word(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Info => "info",
+        Outcome::Pass => "pass",
+        Outcome::Fail { .. } => "fail",
+        Outcome::Inconclusive { .. } => "inconclusive",
+    }
+}
+
+/// The reason of an outcome, or an empty string.
+pub(crate) fn outcome_reason(outcome: &Outcome) -> &str {
+    match outcome {
+        Outcome::Fail { reason } | Outcome::Inconclusive { reason } => reason,
+        _ => "",
+    }
+}
+
+impl AuditReport {
+    /// The rules as a table.
+    pub fn rules_table(&self) -> Table {
+        let mut table = Table::new(vec!["rule", "value", "outcome", "reason"]);
+        for rule in &self.rules {
+            table.row(vec![
+                rule.rule.clone(),
+                match (&rule.value, &rule.value_reason) {
+                    (Some(v), _) => fmt_number(*v),
+                    (None, Some(_)) => "—".into(),
+                    (None, None) => String::new(),
+                },
+                outcome_word(&rule.outcome).into(),
+                outcome_reason(&rule.outcome).into(),
+            ]);
+        }
+        table
+    }
+}
+
+impl MiaFinding {
+    /// The AUC gaps as a table.
+    pub fn gaps_table(&self) -> Table {
+        let mut table = Table::new(vec![
+            "attack",
+            "AUC unlearned",
+            "AUC retrained",
+            "gap",
+            "gap interval",
+            "indistinguishable",
+        ]);
+        for gap in &self.gaps {
+            table.row(vec![
+                gap.attack.clone(),
+                fmt_number(gap.unlearned_auc),
+                fmt_number(gap.retrained_auc),
+                fmt_number(gap.auc_gap),
+                gap.auc_gap_ci
+                    .as_ref()
+                    .map(|ci| format!("[{}, {}]", fmt_number(ci.lower), fmt_number(ci.upper)))
+                    .unwrap_or_else(|| "—".into()),
+                match gap.indistinguishable {
+                    Some(true) => "yes".into(),
+                    Some(false) => "no".into(),
+                    None => "—".into(),
+                },
+            ]);
+        }
+        table
+    }
+}
+
+impl SanityOrdering {
+    /// The ordering as a table.
+    pub fn table(&self) -> Table {
+        let mut table = Table::new(vec![
+            "distance",
+            "d(r, r′)",
+            "d(u, r)",
+            "d(o, r)",
+            "d(u, r) ≤ d(o, r)",
+            "d(u, r) ≤ d(r, r′)",
+        ]);
+        let yes_no = |b: Option<bool>| match b {
+            Some(true) => "yes".to_string(),
+            Some(false) => "no".to_string(),
+            None => "—".to_string(),
+        };
+        for row in &self.rows {
+            table.row(vec![
+                row.distance.clone(),
+                fmt_optional(row.retrained_again_to_retrained),
+                fmt_optional(row.unlearned_to_retrained),
+                fmt_optional(row.original_to_retrained),
+                yes_no(row.unlearned_closer_than_original),
+                yes_no(row.within_noise_floor),
+            ]);
+        }
+        table
+    }
+}
+
+impl Finding for AuditReport {
+    fn title(&self) -> String {
+        format!("Audit: {}", self.plan.name)
+    }
+
+    fn outcome(&self) -> Outcome {
+        self.verdict.clone()
+    }
+
+    fn markdown(&self) -> String {
+        let mut out = String::new();
+        let word = outcome_word(&self.verdict).to_uppercase();
+        out.push_str(&format!("**Verdict: {word}**"));
+        let reason = outcome_reason(&self.verdict);
+        if !reason.is_empty() {
+            out.push_str(&format!(": {reason}"));
+        }
+        out.push_str("\n\n");
+        if !self.plan.description.is_empty() {
+            out.push_str(&format!("{}\n\n", self.plan.description));
+        }
+        if let Some(claim) = &self.claim {
+            out.push_str(&format!(
+                "Claim: ({}, {})-unlearning in {} space.\n\n",
+                fmt_number(claim.epsilon),
+                fmt_number(claim.delta),
+                match claim.space {
+                    Space::Weights => "weight",
+                    Space::Outputs => "output",
+                }
+            ));
+        }
+        out.push_str("## Rules\n\n");
+        out.push_str(&self.rules_table().markdown());
+        if let Some(certificate) = &self.certificate {
+            out.push_str(&format!("\n## {}\n\n", certificate.title()));
+            out.push_str(&certificate.markdown());
+        }
+        if let Some(mechanism) = &self.mechanism {
+            out.push_str(&format!(
+                "\n## Mechanism `{}`\n\n{} runs per side, recording {} (d = {}); its \
+                 certificate: ε = {}, δ = {} ({}).\n",
+                mechanism.name,
+                mechanism.trials,
+                mechanism.record.name(),
+                mechanism.record_dimension,
+                fmt_optional(mechanism.certificate.epsilon),
+                fmt_optional(mechanism.certificate.delta),
+                mechanism.certificate.status
+            ));
+        }
+        if let Some(epsilon) = &self.epsilon {
+            out.push_str(&format!("\n## {}\n\n", epsilon.title()));
+            out.push_str(&epsilon.markdown());
+        }
+        if let Some(mia) = &self.mia {
+            out.push_str(&format!(
+                "\n## Membership inference ({} vs {})\n\n",
+                mia.members, mia.nonmembers
+            ));
+            out.push_str(&format!(
+                "AUC gap to retraining, family-wise confidence {}:\n\n",
+                fmt_number(mia.family_confidence)
+            ));
+            out.push_str(&mia.gaps_table().markdown());
+        }
+        if let Some(ulira) = &self.ulira {
+            out.push_str("\n## U-LiRA against the mechanism\n\n");
+            out.push_str(&format!(
+                "AUC gap to the retrained twin, family-wise confidence {}:\n\n",
+                fmt_number(ulira.family_confidence)
+            ));
+            out.push_str(&ulira.gaps_table().markdown());
+        }
+        if let Some(ordering) = &self.sanity_ordering {
+            out.push_str("\n## Sanity ordering d(r, r′) ≤ d(u, r) ≤ d(o, r)\n\n");
+            out.push_str(&ordering.table().markdown());
+        }
+        if let Some(compare) = &self.compare {
+            out.push_str(&format!("\n## {}\n\n", compare.title()));
+            out.push_str(&compare.markdown());
+        }
+        out.push_str("\n## Provenance\n\n");
+        out.push_str(&format!(
+            "{} {}, plan `{}` (sha256 `{}`), seed {}.\n\n",
+            self.provenance.tool,
+            self.provenance.version,
+            self.plan.file,
+            self.plan.sha256,
+            self.provenance.seed
+        ));
+        let mut inputs = Table::new(vec!["input", "sha256"]);
+        for input in &self.provenance.inputs {
+            inputs.row(vec![input.path.clone(), input.sha256.clone()]);
+        }
+        out.push_str(&inputs.markdown());
+        out
+    }
+}

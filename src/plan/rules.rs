@@ -1,0 +1,259 @@
+//! Pass/fail rules: a named metric against a threshold, or a named check. Rules are validated
+//! against the analyses the plan enables, so a rule on a metric that nothing computes is a plan
+//! error (exit 2), not a silent pass. The catalogue is in `docs/plans.md` §Rules.
+
+use serde::Serialize;
+
+use super::schema::{Check, PlanFile};
+use super::{Invalid, PlanError, line_of};
+
+/// A metric a rule can bound.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// ‖θ_u − θ_r‖₂ over every tensor (`compare`).
+    VerificationError,
+    /// ‖θ_u − θ_r‖₂ / ‖θ_r‖₂ (`compare`).
+    VerificationErrorRelative,
+    /// KL(P_r ‖ P_u) on a split, nats (`compare`).
+    Kl(String),
+    /// JS(P_u, P_r) on a split, nats (`compare`).
+    Js(String),
+    /// Mean ℓ2 distance between probability vectors on a split (`compare`).
+    ActivationDistance(String),
+    /// |accuracy(u) − accuracy(r)| on a split (`compare`, needs labels).
+    AccuracyGap(String),
+    /// max over attacks of |AUC(u) − AUC(r)| (`mia`).
+    MiaMaxAucGap,
+    /// The certificate's ε (`certify`).
+    CertificateEpsilon,
+    /// The certified empirical ε lower bound (`epsilon`).
+    EpsilonLowerBound,
+}
+
+impl Metric {
+    /// Parses a metric name as written in plans (`js.forget`, `verification_error`, ...).
+    pub fn parse(name: &str) -> Option<Metric> {
+        let split = |prefix: &str| {
+            name.strip_prefix(prefix)
+                .filter(|rest| !rest.is_empty())
+                .map(str::to_string)
+        };
+        Some(match name {
+            "verification_error" => Metric::VerificationError,
+            "verification_error_relative" => Metric::VerificationErrorRelative,
+            "mia.max_auc_gap" => Metric::MiaMaxAucGap,
+            "certificate.epsilon" => Metric::CertificateEpsilon,
+            "epsilon.lower_bound" => Metric::EpsilonLowerBound,
+            _ => {
+                if let Some(s) = split("kl.") {
+                    Metric::Kl(s)
+                } else if let Some(s) = split("js.") {
+                    Metric::Js(s)
+                } else if let Some(s) = split("activation_distance.") {
+                    Metric::ActivationDistance(s)
+                } else if let Some(s) = split("accuracy_gap.") {
+                    Metric::AccuracyGap(s)
+                } else {
+                    return None;
+                }
+            }
+        })
+    }
+
+    /// The name as written in plans.
+    pub fn name(&self) -> String {
+        match self {
+            Metric::VerificationError => "verification_error".into(),
+            Metric::VerificationErrorRelative => "verification_error_relative".into(),
+            Metric::Kl(s) => format!("kl.{s}"),
+            Metric::Js(s) => format!("js.{s}"),
+            Metric::ActivationDistance(s) => format!("activation_distance.{s}"),
+            Metric::AccuracyGap(s) => format!("accuracy_gap.{s}"),
+            Metric::MiaMaxAucGap => "mia.max_auc_gap".into(),
+            Metric::CertificateEpsilon => "certificate.epsilon".into(),
+            Metric::EpsilonLowerBound => "epsilon.lower_bound".into(),
+        }
+    }
+
+    /// The analysis (plan table) that computes it.
+    pub fn analysis(&self) -> &'static str {
+        match self {
+            Metric::MiaMaxAucGap => "mia",
+            Metric::CertificateEpsilon => "certify",
+            Metric::EpsilonLowerBound => "epsilon",
+            _ => "compare",
+        }
+    }
+}
+
+/// The threshold side of a metric rule.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bound {
+    AtMost(f64),
+    AtLeast(f64),
+}
+
+/// A validated rule.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rule {
+    /// A metric against a threshold.
+    Threshold { metric: Metric, bound: Bound },
+    /// A named check.
+    Check(Check),
+}
+
+impl Rule {
+    /// A one-line description, e.g. `js.forget ≤ 0.02`.
+    pub fn describe(&self) -> String {
+        match self {
+            Rule::Threshold {
+                metric,
+                bound: Bound::AtMost(x),
+            } => format!("{} ≤ {x}", metric.name()),
+            Rule::Threshold {
+                metric,
+                bound: Bound::AtLeast(x),
+            } => format!("{} ≥ {x}", metric.name()),
+            Rule::Check(check) => check.name().to_string(),
+        }
+    }
+}
+
+const METRIC_NAMES: &str = "verification_error, verification_error_relative, kl.<split>, \
+    js.<split>, activation_distance.<split>, accuracy_gap.<split>, mia.max_auc_gap, \
+    certificate.epsilon, epsilon.lower_bound";
+
+pub(super) fn validate_rules(
+    file: &PlanFile,
+    source: &str,
+    invalid: &Invalid,
+) -> Result<Vec<Rule>, PlanError> {
+    let enabled = |analysis: &str| match analysis {
+        "compare" => file.compare.is_some(),
+        "mia" => file.mia.is_some(),
+        "certify" => file.certify.is_some(),
+        "epsilon" => file.epsilon.is_some(),
+        _ => false,
+    };
+    // Rules are array-of-tables; the header line of rule i is the i-th `[[rule]]`.
+    let headers: Vec<usize> = source
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim_start().starts_with("[[rule]]"))
+        .map(|(i, _)| i + 1)
+        .collect();
+    let mut rules = Vec::new();
+    for (index, spec) in file.rules.iter().enumerate() {
+        let header = headers.get(index).copied().unwrap_or(1);
+        let key = |field: &str| format!("rule[{index}].{field}");
+        let rule = match (&spec.metric, &spec.check) {
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(invalid(
+                    &key("metric"),
+                    header,
+                    "a rule has exactly one of `metric` (with `at_most` or `at_least`) or `check`"
+                        .into(),
+                ));
+            }
+            (Some(metric), None) => {
+                let line = line_of(source, metric.span().start);
+                let parsed = Metric::parse(metric.get_ref()).ok_or_else(|| {
+                    invalid(
+                        &key("metric"),
+                        line,
+                        format!(
+                            "unknown metric `{}`; known: {METRIC_NAMES}",
+                            metric.get_ref()
+                        ),
+                    )
+                })?;
+                if !enabled(parsed.analysis()) {
+                    return Err(invalid(
+                        &key("metric"),
+                        line,
+                        format!(
+                            "`{}` is computed by [{}], which this plan does not run",
+                            metric.get_ref(),
+                            parsed.analysis()
+                        ),
+                    ));
+                }
+                let bound = match (spec.at_most, spec.at_least) {
+                    (Some(x), None) if x.is_finite() => Bound::AtMost(x),
+                    (None, Some(x)) if x.is_finite() => Bound::AtLeast(x),
+                    _ => {
+                        return Err(invalid(
+                            &key("at_most"),
+                            line,
+                            "a metric rule needs exactly one finite `at_most` or `at_least`".into(),
+                        ));
+                    }
+                };
+                Rule::Threshold {
+                    metric: parsed,
+                    bound,
+                }
+            }
+            (None, Some(check)) => {
+                let line = line_of(source, check.span().start);
+                if spec.at_most.is_some() || spec.at_least.is_some() {
+                    return Err(invalid(
+                        &key("check"),
+                        line,
+                        "a check takes no `at_most` / `at_least`".into(),
+                    ));
+                }
+                let check = *check.get_ref();
+                let needs: &[(&str, bool)] = match check {
+                    Check::MiaIndistinguishable => &[("mia", file.mia.is_some())],
+                    Check::ClaimNotViolated => &[("epsilon", file.epsilon.is_some())],
+                    Check::UliraIndistinguishable => &[("ulira", file.ulira.is_some())],
+                    Check::CertificateCoversClaim => &[(
+                        "certify] or [evidence.mechanism",
+                        file.certify.is_some() || file.evidence.mechanism.is_some(),
+                    )],
+                    Check::UnlearnedCloserThanOriginal => &[("compare", file.compare.is_some())],
+                };
+                if let Some((table, _)) = needs.iter().find(|(_, present)| !present) {
+                    return Err(invalid(
+                        &key("check"),
+                        line,
+                        format!(
+                            "`{}` needs [{table}], which this plan does not run",
+                            check.name()
+                        ),
+                    ));
+                }
+                Rule::Check(check)
+            }
+        };
+        rules.push(rule);
+    }
+    Ok(rules)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_names_round_trip() {
+        for name in [
+            "verification_error",
+            "verification_error_relative",
+            "kl.forget",
+            "js.test",
+            "activation_distance.retain",
+            "accuracy_gap.forget",
+            "mia.max_auc_gap",
+            "certificate.epsilon",
+            "epsilon.lower_bound",
+        ] {
+            assert_eq!(Metric::parse(name).unwrap().name(), name);
+        }
+        assert_eq!(Metric::parse("js."), None);
+        assert_eq!(Metric::parse("jsd.forget"), None);
+    }
+}

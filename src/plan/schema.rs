@@ -1,0 +1,297 @@
+//! The plan file as written (TOML, `serde(deny_unknown_fields)`), before validation.
+//! Every key, its type and default are listed in `docs/plans.md`.
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+/// The whole plan file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanFile {
+    pub plan: PlanMeta,
+    pub claim: Option<ClaimSpec>,
+    #[serde(default)]
+    pub evidence: EvidenceSpec,
+    pub compare: Option<CompareSpec>,
+    pub mia: Option<MiaSpec>,
+    pub certify: Option<CertifySpec>,
+    pub epsilon: Option<EpsilonSpec>,
+    pub ulira: Option<UliraSpec>,
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<RuleSpec>,
+}
+
+/// `[plan]`: what the audit is called and its master seed.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanMeta {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Master seed of every randomised step (bootstrap, held-out splits, sampling).
+    #[serde(default)]
+    pub seed: u64,
+}
+
+/// The space a claim is measured in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Space {
+    Weights,
+    Outputs,
+}
+
+/// `[claim]`: the (ε, δ)-unlearning claim under audit.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimSpec {
+    pub epsilon: Spanned<f64>,
+    pub delta: Spanned<f64>,
+    pub space: Space,
+}
+
+/// Whether outputs are logits or probabilities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputsAre {
+    #[default]
+    Logits,
+    Probabilities,
+}
+
+/// `[evidence]`: files, relative to the plan file.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceSpec {
+    pub original: Option<Spanned<String>>,
+    pub unlearned: Option<Spanned<String>>,
+    pub retrained: Option<Spanned<String>>,
+    /// A second, independently retrained model r′: gives the noise floor d(r, r′).
+    pub retrained_again: Option<Spanned<String>>,
+    pub labels: Option<Spanned<String>>,
+    #[serde(default)]
+    pub outputs_are: OutputsAre,
+    /// Sample set of the unlearning mechanism (`[n_trials, d]` .npy or a directory).
+    pub unlearned_samples: Option<Spanned<String>>,
+    /// Sample set of the retraining reference.
+    pub retrained_samples: Option<Spanned<String>>,
+    /// A reference mechanism to run in-process instead of sample sets.
+    pub mechanism: Option<MechanismSpec>,
+}
+
+/// What each mechanism run records (`sampling::Record`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordSpec {
+    /// Flattened parameters (weight space).
+    Weights,
+    /// Per forget example, ln p_y − ln(1 − p_y) (output space).
+    ForgetScores,
+    /// Per forget example, −ln p_y (output space).
+    ForgetLosses,
+    /// Mean logit-scaled confidence over the forget set (output space, d = 1).
+    Statistic,
+}
+
+impl RecordSpec {
+    /// The snake_case name as written in plans.
+    pub fn name(self) -> &'static str {
+        match self {
+            RecordSpec::Weights => "weights",
+            RecordSpec::ForgetScores => "forget_scores",
+            RecordSpec::ForgetLosses => "forget_losses",
+            RecordSpec::Statistic => "statistic",
+        }
+    }
+}
+
+fn default_label_column() -> String {
+    "label".into()
+}
+
+/// `[evidence.mechanism]`: a reference mechanism (`mechanisms::build`) run `trials` times per
+/// side on a labelled CSV; its two sample sets are the evidence of `[epsilon]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MechanismSpec {
+    pub name: Spanned<String>,
+    pub data: Spanned<String>,
+    #[serde(default = "default_label_column")]
+    pub label_column: String,
+    /// Forget this many rows chosen by a seeded shuffle (seed: `plan.seed`).
+    pub forget_count: Option<Spanned<usize>>,
+    /// Or these row indices, removed in this order.
+    pub forget: Option<Vec<usize>>,
+    pub trials: Spanned<usize>,
+    pub record: RecordSpec,
+    /// `logistic` or `softmax` (default: the mechanism's).
+    pub model: Option<String>,
+    pub lambda: Option<f64>,
+    pub sigma: Option<f64>,
+    pub epsilon: Option<f64>,
+    pub delta: Option<f64>,
+    pub steps: Option<usize>,
+    pub learning_rate: Option<f64>,
+    /// Fisher forgetting's noise scale α.
+    pub alpha: Option<f64>,
+    // The remaining `mechanisms::MechanismOptions`, passed through as given (each mechanism
+    // validates what it reads; see `unlearn-audit sample --help`).
+    pub model_clip: Option<f64>,
+    pub gradient_clip: Option<f64>,
+    pub projection_radius: Option<f64>,
+    pub initial_sigma: Option<f64>,
+    pub approximation_error: Option<f64>,
+    pub damping: Option<f64>,
+    pub lissa_scale: Option<f64>,
+    pub hidden: Option<usize>,
+    pub lissa_steps: Option<usize>,
+    pub lissa_batch: Option<usize>,
+    pub rounds: Option<usize>,
+}
+
+/// `[epsilon]`: the empirical ε lower bound from the two sample sets, and the verdict on the
+/// claim (`audit::audit_epsilon`, `docs/epsilon.md`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpsilonSpec {
+    #[serde(default = "default_confidence")]
+    pub confidence: Spanned<f64>,
+    /// One bound per column (forget example), simultaneous across examples.
+    #[serde(default)]
+    pub per_example: bool,
+}
+
+/// `[compare]`: indistinguishability metrics between the bundles (no options yet).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompareSpec {}
+
+fn default_forget() -> String {
+    "forget".into()
+}
+fn default_test() -> String {
+    "test".into()
+}
+fn default_confidence() -> Spanned<f64> {
+    Spanned::new(0..0, 0.95)
+}
+fn default_bootstrap() -> usize {
+    200
+}
+fn default_fprs() -> Vec<f64> {
+    vec![0.01, 0.1]
+}
+fn default_fit_fraction() -> f64 {
+    0.5
+}
+
+/// `[mia]`: population attacks on the unlearned and the retrained model, and their AUC gap.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MiaSpec {
+    #[serde(default = "default_forget")]
+    pub members: String,
+    #[serde(default = "default_test")]
+    pub nonmembers: String,
+    #[serde(default = "default_confidence")]
+    pub confidence: Spanned<f64>,
+    #[serde(default = "default_bootstrap")]
+    pub bootstrap: usize,
+    #[serde(default = "default_fprs")]
+    pub fprs: Vec<f64>,
+    #[serde(default = "default_fit_fraction")]
+    pub fit_fraction: f64,
+}
+
+/// Certified mechanisms whose certificate a plan can compute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertifiedMechanism {
+    /// Gaussian mechanism with a given ℓ2 sensitivity.
+    Gaussian,
+    /// Clip the model to radius C0 and add Gaussian noise (sensitivity 2·C0).
+    OutputPerturbation,
+}
+
+/// Gaussian calibration of a certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CalibrationSpec {
+    #[default]
+    Analytic,
+    Classical,
+    Zcdp,
+}
+
+/// `[certify]`: the theoretical ε of the mechanism's parameters at the claim's δ.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertifySpec {
+    pub mechanism: CertifiedMechanism,
+    pub sigma: Spanned<f64>,
+    pub sensitivity: Option<Spanned<f64>>,
+    pub clip_radius: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub calibration: CalibrationSpec,
+}
+
+fn default_shadow_models() -> usize {
+    // With forget_share 0.5 a point is "unlearned" in a quarter of the worlds; 64 worlds leave a
+    // point of a 1797-row data set without any such world with probability ≈ 1797·0.75⁶⁴ ≈ 2e-5.
+    64
+}
+
+/// `[ulira]`: U-LiRA against `[evidence.mechanism]` with shadow "worlds" (random halves of the
+/// data, a share of each unlearned by the mechanism).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UliraSpec {
+    #[serde(default = "default_shadow_models")]
+    pub shadow_models: usize,
+    #[serde(default = "default_fit_fraction")]
+    pub forget_share: f64,
+    #[serde(default = "default_confidence")]
+    pub confidence: Spanned<f64>,
+    #[serde(default = "default_fprs")]
+    pub fprs: Vec<f64>,
+}
+
+/// `[[rule]]`: one pass/fail rule. Either `metric` with `at_most` or `at_least`, or `check`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    pub metric: Option<Spanned<String>>,
+    pub at_most: Option<f64>,
+    pub at_least: Option<f64>,
+    pub check: Option<Spanned<Check>>,
+}
+
+/// Named checks a rule can require.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    /// Every MIA AUC gap to retraining has an interval containing 0.
+    MiaIndistinguishable,
+    /// Both U-LiRA AUC gaps to the retrained twin have intervals containing 0 (`[ulira]`).
+    UliraIndistinguishable,
+    /// The empirical ε lower bound does not exceed the claimed ε (`[epsilon]`).
+    ClaimNotViolated,
+    /// The certificate's (ε, δ) is at most the claim's.
+    CertificateCoversClaim,
+    /// d(u, r) ≤ d(o, r): the unlearned model is closer to retraining than the original (in
+    /// weight space when the bundles hold weights, else JS on the `forget` split).
+    UnlearnedCloserThanOriginal,
+}
+
+impl Check {
+    /// The snake_case name as written in plans.
+    pub fn name(self) -> &'static str {
+        match self {
+            Check::MiaIndistinguishable => "mia_indistinguishable",
+            Check::UliraIndistinguishable => "ulira_indistinguishable",
+            Check::ClaimNotViolated => "claim_not_violated",
+            Check::CertificateCoversClaim => "certificate_covers_claim",
+            Check::UnlearnedCloserThanOriginal => "unlearned_closer_than_original",
+        }
+    }
+}
