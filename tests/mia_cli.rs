@@ -256,7 +256,7 @@ fn labels_out_of_range_exit_2() {
             "--nonmembers",
             "test",
         ],
-        &["labels.npz", "labels `train`", "label 3", "0..3"],
+        &["labels.npz", "array `train`", "label 3", "0..3"],
     );
 }
 

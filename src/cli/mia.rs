@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use ndarray::{Array1, Array2, ArrayD, Ix1, Ix2};
 use serde::Serialize;
-use unlearn_audit::io::{NpzFile, load_bundle, load_labels};
+use unlearn_audit::io::{NpzFile, load_labelled_logits, load_labels};
+use unlearn_audit::metrics::OutputKind;
 use unlearn_audit::mia::population::{AttackOutcome, Compatibility, EvaluatedRate};
 use unlearn_audit::mia::roc::{FprConvention, Roc, RocConfig, RocSummary};
 use unlearn_audit::mia::shadow::{
@@ -20,7 +21,7 @@ use unlearn_audit::mia::shadow::{
 use unlearn_audit::mia::unlearning::{AttackGap, compare_to_chance, compare_to_reference};
 use unlearn_audit::mia::{
     PopulationConfig, SalunMiaEfficacy, SplitOutputs, compatibility_modes, lira_scores,
-    population_attacks, rmia_scores, salun_mia_efficacy, ulira_scores, validate_labels,
+    population_attacks, rmia_scores, salun_mia_efficacy, ulira_scores,
 };
 use unlearn_audit::report::{Finding, Outcome, Provenance, Table, fmt_number, fmt_optional};
 
@@ -383,67 +384,6 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 
 // ------------------------------------------------------------------ population attacks
 
-/// Logits `[rows, k]` and labels of one split (per-pixel outputs are flattened to rows).
-struct LoadedSplit {
-    logits: Array2<f64>,
-    labels: Vec<usize>,
-}
-
-fn load_split(
-    bundle_dir: &Path,
-    labels_path: &Path,
-    labels: &unlearn_audit::io::Labels,
-    split: &str,
-    outputs_are: OutputsAre,
-) -> anyhow::Result<LoadedSplit> {
-    let bundle = load_bundle(bundle_dir)?;
-    let outputs_path = bundle_dir.join("outputs.npz");
-    let raw = bundle.output(split)?.to_f64()?;
-    let shape = raw.shape().to_vec();
-    if shape.len() < 2 {
-        bail!(
-            "{}: array `{split}` has shape {shape:?}, expected [n, k] (class axis last)",
-            outputs_path.display()
-        );
-    }
-    let k = *shape.last().expect("ndim >= 2");
-    let rows = raw.len() / k.max(1);
-    let split_labels = labels.get(split).with_context(|| {
-        format!(
-            "{}: no labels for split `{split}` (the file holds {:?})",
-            labels_path.display(),
-            labels.names()
-        )
-    })?;
-    if split_labels.shape() != &shape[..shape.len() - 1] {
-        bail!(
-            "{}: labels `{split}` have shape {:?}, but outputs `{split}` in {} have shape {shape:?} \
-             (labels must match every axis but the last)",
-            labels_path.display(),
-            split_labels.shape(),
-            outputs_path.display()
-        );
-    }
-    let mut logits = raw
-        .into_shape_with_order((rows, k))
-        .map_err(|e| anyhow::anyhow!("{}: `{split}`: {e}", outputs_path.display()))?;
-    if outputs_are == OutputsAre::Probabilities {
-        for (index, p) in logits.iter_mut().enumerate() {
-            if !(0.0..=1.0).contains(p) {
-                bail!(
-                    "{}: `{split}` holds {p} at flat index {index}, not a probability",
-                    outputs_path.display()
-                );
-            }
-            *p = p.ln();
-        }
-    }
-    let flat_labels: Vec<i64> = split_labels.iter().copied().collect();
-    let labels = validate_labels(&format!("labels `{split}`"), &flat_labels, k)
-        .with_context(|| format!("{}", labels_path.display()))?;
-    Ok(LoadedSplit { logits, labels })
-}
-
 struct ModelRun {
     attacks: Vec<AttackOutcome>,
     compatibility: Vec<Compatibility>,
@@ -456,7 +396,11 @@ fn run_model(args: &Args, model: &Path, config: &PopulationConfig) -> anyhow::Re
     let labels = load_labels(labels_path)?;
     let members_name = args.members.as_deref().expect("required by clap");
     let nonmembers_name = args.nonmembers.as_deref().expect("required by clap");
-    let load = |split: &str| load_split(model, labels_path, &labels, split, args.outputs_are);
+    let kind = match args.outputs_are {
+        OutputsAre::Logits => OutputKind::Logits,
+        OutputsAre::Probabilities => OutputKind::Probabilities,
+    };
+    let load = |split: &str| load_labelled_logits(model, labels_path, &labels, split, kind);
     let members = load(members_name)?;
     let nonmembers = load(nonmembers_name)?;
     let evaluate = args.evaluate.as_deref().map(load).transpose()?;

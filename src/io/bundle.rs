@@ -142,3 +142,100 @@ pub fn load_labels(path: &Path) -> Result<Labels, IoError> {
         splits,
     })
 }
+
+/// One split of a bundle as `[rows, k]` logits with one class label per row: what attacks on
+/// a single model consume. Per-pixel outputs `[n, ..., k]` are flattened to rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelledLogits {
+    /// `[rows, k]`; for probability outputs, their logarithms (logits up to a per-row constant).
+    pub logits: ndarray::Array2<f64>,
+    /// One label in `0..k` per row.
+    pub labels: Vec<usize>,
+}
+
+/// Reads split `split` of the bundle in `bundle_dir` with its labels from `labels` (read from
+/// `labels_path`, named in errors). Labels must match every output axis but the last and lie
+/// in `0..k`; probability outputs must be finite, non-negative rows summing to one within
+/// [`crate::tolerance::PROBABILITY_ROW_SUM`]. See `docs/formats.md`.
+pub fn load_labelled_logits(
+    bundle_dir: &Path,
+    labels_path: &Path,
+    labels: &Labels,
+    split: &str,
+    kind: crate::metrics::OutputKind,
+) -> Result<LabelledLogits, IoError> {
+    let outputs_path = bundle_dir.join(OUTPUTS_FILE);
+    let raw = load_bundle(bundle_dir)?.output(split)?.to_f64()?;
+    let shape = raw.shape().to_vec();
+    if shape.len() < 2 {
+        return Err(IoError::invalid(
+            &outputs_path,
+            split,
+            format!("shape {shape:?}, expected [n, k] or [n, ..., k] (class axis last)"),
+        ));
+    }
+    let k = shape[shape.len() - 1];
+    let rows = raw.len() / k.max(1);
+    let split_labels = labels.get(split).ok_or_else(|| {
+        IoError::invalid(
+            labels_path,
+            split,
+            format!(
+                "no labels for this split (the file holds {:?})",
+                labels.names()
+            ),
+        )
+    })?;
+    if split_labels.shape() != &shape[..shape.len() - 1] {
+        return Err(IoError::invalid(
+            labels_path,
+            split,
+            format!(
+                "labels have shape {:?}, but the outputs in {} have shape {shape:?} (labels must \
+                 match every axis but the last)",
+                split_labels.shape(),
+                outputs_path.display()
+            ),
+        ));
+    }
+    let mut logits = raw
+        .into_shape_with_order((rows, k))
+        .map_err(|e| IoError::invalid(&outputs_path, split, e.to_string()))?;
+    if kind == crate::metrics::OutputKind::Probabilities {
+        for (row_index, mut row) in logits.rows_mut().into_iter().enumerate() {
+            if let Some(p) = row.iter().find(|p| !(p.is_finite() && **p >= 0.0)) {
+                return Err(IoError::invalid(
+                    &outputs_path,
+                    split,
+                    format!("row {row_index} holds {p}, not a probability"),
+                ));
+            }
+            let sum: f64 = row.sum();
+            if (sum - 1.0).abs() > crate::tolerance::PROBABILITY_ROW_SUM {
+                return Err(IoError::invalid(
+                    &outputs_path,
+                    split,
+                    format!("row {row_index} sums to {sum}, not 1 (probabilities expected)"),
+                ));
+            }
+            row.mapv_inplace(f64::ln);
+        }
+    }
+    let labels = split_labels
+        .iter()
+        .enumerate()
+        .map(|(index, &label)| {
+            usize::try_from(label)
+                .ok()
+                .filter(|&class| class < k)
+                .ok_or_else(|| {
+                    IoError::invalid(
+                        labels_path,
+                        split,
+                        format!("label {label} at index {index} is out of range 0..{k}"),
+                    )
+                })
+        })
+        .collect::<Result<Vec<usize>, IoError>>()?;
+    Ok(LabelledLogits { logits, labels })
+}

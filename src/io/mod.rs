@@ -17,7 +17,8 @@ mod table;
 mod weights;
 
 pub use bundle::{
-    ACTIVATIONS_FILE, Labels, ModelBundle, OUTPUTS_FILE, WEIGHTS_FILE, load_bundle, load_labels,
+    ACTIVATIONS_FILE, LabelledLogits, Labels, ModelBundle, OUTPUTS_FILE, WEIGHTS_FILE, load_bundle,
+    load_labelled_logits, load_labels,
 };
 pub use compare::{
     CompareError, CompareOptions, CompareProvenance, Comparison, InputFile, WeightDtypes,

@@ -21,8 +21,8 @@ use crate::certify::Certificate;
 use crate::certify::gaussian::{Calibration, GaussianTarget, gaussian_certificate};
 use crate::certify::output_perturbation::OutputPerturbationParams;
 use crate::io::{
-    ACTIVATIONS_FILE, CompareOptions, Comparison, Labels, OUTPUTS_FILE, WEIGHTS_FILE,
-    compare_bundles, load_bundle, load_labels,
+    ACTIVATIONS_FILE, CompareOptions, Comparison, OUTPUTS_FILE, WEIGHTS_FILE, compare_bundles,
+    load_labelled_logits, load_labels,
 };
 use crate::metrics::OutputKind;
 use crate::mia::roc::{FprConvention, RocConfig};
@@ -165,12 +165,9 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
         };
         let label_file = load_labels(&l.1).map_err(|e| analysis_error("mia", e))?;
         let load = |bundle: &Path, split: &str| {
-            load_split(bundle, &l.1, &label_file, split, evidence.outputs_are).map_err(|message| {
-                PlanError::Analysis {
-                    analysis: "mia",
-                    message,
-                }
-            })
+            load_labelled_logits(bundle, &l.1, &label_file, split, output_kind)
+                .map(|split| (split.logits, split.labels))
+                .map_err(|e| analysis_error("mia", e))
         };
         let mut runs = Vec::new();
         let mut member_losses = Vec::new();
@@ -469,66 +466,6 @@ fn input_digests(plan: &Plan) -> Result<Vec<InputDigest>, PlanError> {
             Ok(InputDigest { path, sha256 })
         })
         .collect()
-}
-
-/// Logits `[rows, k]` and labels of one split of a bundle (per-pixel outputs flattened).
-fn load_split(
-    bundle_dir: &Path,
-    labels_path: &Path,
-    labels: &Labels,
-    split: &str,
-    outputs_are: OutputsAre,
-) -> Result<(Array2<f64>, Vec<usize>), String> {
-    let outputs_path = bundle_dir.join(OUTPUTS_FILE);
-    let bundle = load_bundle(bundle_dir).map_err(|e| error_chain(&e))?;
-    let raw = bundle
-        .output(split)
-        .and_then(|raw| raw.to_f64())
-        .map_err(|e| error_chain(&e))?;
-    let shape = raw.shape().to_vec();
-    if shape.len() < 2 {
-        return Err(format!(
-            "{}: array `{split}` has shape {shape:?}, expected [n, k] (class axis last)",
-            outputs_path.display()
-        ));
-    }
-    let k = shape[shape.len() - 1];
-    let rows = raw.len() / k.max(1);
-    let split_labels = labels.get(split).ok_or_else(|| {
-        format!(
-            "{}: no labels for split `{split}` (the file holds {:?})",
-            labels_path.display(),
-            labels.names()
-        )
-    })?;
-    if split_labels.shape() != &shape[..shape.len() - 1] {
-        return Err(format!(
-            "{}: labels `{split}` have shape {:?}, but outputs `{split}` in {} have shape \
-             {shape:?} (labels must match every axis but the last)",
-            labels_path.display(),
-            split_labels.shape(),
-            outputs_path.display()
-        ));
-    }
-    let mut logits = raw
-        .into_shape_with_order((rows, k))
-        .map_err(|e| format!("{}: `{split}`: {e}", outputs_path.display()))?;
-    if outputs_are == OutputsAre::Probabilities {
-        for (index, p) in logits.iter_mut().enumerate() {
-            if !(0.0..=1.0).contains(p) {
-                return Err(format!(
-                    "{}: `{split}` holds {p} at flat index {index}, not a probability",
-                    outputs_path.display()
-                ));
-            }
-            // log-probabilities are logits up to a per-row constant.
-            *p = p.ln();
-        }
-    }
-    let flat: Vec<i64> = split_labels.iter().copied().collect();
-    let labels = crate::mia::validate_labels(&format!("labels `{split}`"), &flat, k)
-        .map_err(|e| format!("{}: {e}", labels_path.display()))?;
-    Ok((logits, labels))
 }
 
 /// log10 of the cross-entropy loss per row, floored at 1e-12 so a perfect fit stays finite.
