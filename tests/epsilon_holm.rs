@@ -105,3 +105,21 @@ fn holm_rejects_nothing_under_the_null() {
     assert_eq!(report.count_exceeding_claim, Some(0));
     assert_eq!(report.holm_rounds, Some(1));
 }
+
+#[test]
+fn holm_with_split_selection_is_refused() {
+    // Split selection maximises a bound computed at the level, so rejection is not monotone
+    // in the level and Holm's step-down would lose its family-wise guarantee.
+    let u = runs(40, &[0.0, 0.0], 3);
+    let r = runs(40, &[0.0, 0.0], 4);
+    let claim = Claim::new(Some(1.0), 1e-5).unwrap();
+    let options = AuditOptions {
+        selection: unlearn_audit::audit::Selection::Split { fraction: 0.5 },
+        ..options(ExampleCorrection::Holm)
+    };
+    let error = audit_epsilon(&u, &r, &claim, &options)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("Holm"), "{error}");
+    assert!(error.contains("split"), "{error}");
+}

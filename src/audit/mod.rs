@@ -233,6 +233,19 @@ impl AuditOptions {
             Selection::Threshold { threshold } if !threshold.is_finite() => {
                 return Err(invalid("threshold", threshold, "must be finite"));
             }
+            // Holm needs "rejected at level a ⇒ rejected at every larger a". Split selection
+            // picks its test by maximising a bound computed at the level, so a different level
+            // can pick a different test and that monotonicity (hence Holm's validity) is lost
+            // (`docs/epsilon.md` §4.1).
+            Selection::Split { fraction } if self.example_correction == ExampleCorrection::Holm => {
+                return Err(invalid(
+                    "split fraction",
+                    fraction,
+                    "Holm's step-down is valid only with the grid, all-threshold or pre-registered \
+                     selection (split selection is not monotone in the level); use \
+                     --example-correction bonferroni with split",
+                ));
+            }
             _ => {}
         }
         let f = self.projection_fit_fraction;
