@@ -91,15 +91,23 @@ pub struct ThresholdTest {
 /// Two-branch ε lower bound from upper bounds on FPR and FNR, rounded down.
 pub fn epsilon_from_rate_bounds(fpr_upper: f64, fnr_upper: f64, delta: f64) -> Option<f64> {
     let branch = |num_rate: f64, den_rate: f64| {
-        let numerator = 1.0 - delta - num_rate;
-        (numerator > 0.0 && den_rate > 0.0).then(|| numerator.ln() - den_rate.ln())
+        // `1 − δ − rate` carries an absolute rounding error below 2·2⁻⁵³ (two subtractions of
+        // numbers ≤ 1); taking 4·EPSILON off makes it a lower bound even when it nearly cancels.
+        let numerator = 1.0 - delta - num_rate - 4.0 * f64::EPSILON;
+        (numerator > 0.0 && den_rate > 0.0).then(|| {
+            let (ln_numerator, ln_denominator) = (numerator.ln(), den_rate.ln());
+            let value = ln_numerator - ln_denominator;
+            // Each logarithm and the difference are correctly rounded to within an ulp of
+            // their magnitude, so the absolute error is below 2·EPSILON·(|ln a| + |ln b| + |v|):
+            // an ε near 0 from rates near 1e-6 needs this absolute margin, not a few ulps of v.
+            value - 2.0 * f64::EPSILON * (ln_numerator.abs() + ln_denominator.abs() + value.abs())
+        })
     };
     let best = match (branch(fpr_upper, fnr_upper), branch(fnr_upper, fpr_upper)) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     };
-    // Two ulps down covers the rounding of the subtraction and the logarithms.
-    best.map(|e| e.next_down().next_down())
+    best.map(f64::next_down)
 }
 
 fn gdp_mu(fpr_upper: f64, fnr_upper: f64) -> f64 {
@@ -370,7 +378,7 @@ pub fn grid_search(
     Ok(fold(tests))
 }
 
-/// Every distinct threshold (both rule directions), bounded with plain Clopper–Pearson at the
+/// The tail grid's thresholds (both rule directions), bounded with plain Clopper–Pearson at the
 /// given α: used to *choose* a test on the selection half of a split, never to certify.
 pub fn best_on_selection(
     sides: &SortedSides,
