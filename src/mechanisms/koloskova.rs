@@ -6,6 +6,7 @@ use ndarray::Array1;
 use rand_chacha::ChaCha8Rng;
 
 use super::linear::{check_positive, gaussian_vector, train_perturbed};
+use super::output_perturbation::{claimed_certificate, run_sigma};
 use super::{
     Certificate, Mechanism, MechanismError, MechanismOptions, ModelKind, Split, model_error,
 };
@@ -186,28 +187,23 @@ impl Mechanism for Koloskova {
         &self.split.forget
     }
     fn unlearn(&self, rng: &mut ChaCha8Rng) -> Result<Array1<f64>, MechanismError> {
-        let sigma = if self.small_noise {
-            self.sigma / 10.0
-        } else {
-            self.sigma
-        };
+        let sigma = run_sigma(self.sigma, self.small_noise);
         Ok(self.noisy_fine_tune(self.start_unlearn.clone(), sigma, rng))
     }
     fn reference(&self, rng: &mut ChaCha8Rng) -> Result<Array1<f64>, MechanismError> {
         Ok(self.noisy_fine_tune(self.start_reference.clone(), self.sigma, rng))
     }
     fn certificate(&self) -> Certificate {
-        let certificate = Certificate::certified(
-            self.certificate.epsilon,
-            self.certificate.delta,
-            "Koloskova et al. 2025 gradient clipping: Rényi accountant with improved conversion via \
-             certify::koloskova (docs/mechanisms.md §2.5)",
-        );
-        if self.small_noise {
-            certificate.as_claimed_by_faulty_variant("the per-step noise has σ/10")
-        } else {
-            certificate
-        }
+        claimed_certificate(
+            Certificate::certified(
+                self.certificate.epsilon,
+                self.certificate.delta,
+                "Koloskova et al. 2025 gradient clipping: Rényi accountant with improved conversion via \
+                 certify::koloskova (docs/mechanisms.md §2.5)",
+            ),
+            self.small_noise,
+            "the per-step noise has σ/10",
+        )
     }
     fn parameters(&self) -> serde_json::Value {
         self.parameters.clone()

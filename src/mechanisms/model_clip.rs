@@ -6,6 +6,7 @@ use ndarray::Array1;
 use rand_chacha::ChaCha8Rng;
 
 use super::linear::{check_positive, gaussian_vector, train_perturbed};
+use super::output_perturbation::claimed_certificate;
 use super::{
     Certificate, Mechanism, MechanismError, MechanismOptions, ModelKind, Split, model_error,
 };
@@ -205,17 +206,16 @@ impl Mechanism for KoloskovaModelClip {
         Ok(self.noisy_projected_fine_tune(&self.clipped_retrained, 1.0, rng))
     }
     fn certificate(&self) -> Certificate {
-        let certificate = Certificate::certified(
-            self.certificate.epsilon,
-            self.certificate.delta,
-            "Koloskova et al. 2025 model clipping: hockey-stick contraction recursion via \
-             certify::koloskova::ModelClip (docs/mechanisms.md §2.9)",
-        );
-        if self.small_noise {
-            certificate.as_claimed_by_faulty_variant("the per-step noise has σ/10")
-        } else {
-            certificate
-        }
+        claimed_certificate(
+            Certificate::certified(
+                self.certificate.epsilon,
+                self.certificate.delta,
+                "Koloskova et al. 2025 model clipping: hockey-stick contraction recursion via \
+                 certify::koloskova::ModelClip (docs/mechanisms.md §2.9)",
+            ),
+            self.small_noise,
+            "the per-step noise has σ/10",
+        )
     }
     fn parameters(&self) -> serde_json::Value {
         self.parameters.clone()
