@@ -5,7 +5,7 @@
 use ndarray::Array1;
 use rand_chacha::ChaCha8Rng;
 
-use super::linear::{check_positive, gaussian_vector, train_perturbed};
+use super::linear::{check_positive, gaussian_vector, train_full_and_retain};
 use super::output_perturbation::{claimed_certificate, run_sigma};
 use super::{
     Certificate, Mechanism, MechanismError, MechanismOptions, ModelKind, Split, model_error,
@@ -120,12 +120,8 @@ impl Koloskova {
             .model
             .unwrap_or(ModelKind::Softmax)
             .build(&split.full);
-        let zeros = Array1::zeros(model.num_params());
-        let trained = train_perturbed(model.as_ref(), &split.full, lambda, None, zeros)
-            .map_err(model_error(name))?;
-        let retrained =
-            train_perturbed(model.as_ref(), &split.retain, lambda, None, trained.clone())
-                .map_err(model_error(name))?;
+        let (trained, retrained) =
+            train_full_and_retain(model.as_ref(), &split, lambda).map_err(model_error(name))?;
         let parameters = serde_json::json!({
             "model": model.name(),
             "lambda": lambda,

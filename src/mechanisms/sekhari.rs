@@ -4,7 +4,7 @@
 use ndarray::Array1;
 use rand_chacha::ChaCha8Rng;
 
-use super::linear::{check_positive, train_perturbed};
+use super::linear::{check_positive, train_full_and_retain};
 use super::output_perturbation::OutputPerturbation;
 use super::{
     Certificate, Mechanism, MechanismError, MechanismOptions, ModelKind, Split, model_error,
@@ -81,11 +81,8 @@ impl Sekhari {
         let sigma = certificate.sigma.ok_or_else(|| {
             MechanismError::parameter(name, "sigma", "none", "certify returned no σ")
         })?;
-        let zeros = Array1::zeros(model.num_params());
-        let trained =
-            train_perturbed(&model, &split.full, lambda, None, zeros).map_err(model_error(name))?;
-        let retrained = train_perturbed(&model, &split.retain, lambda, None, trained.clone())
-            .map_err(model_error(name))?;
+        let (trained, retrained) =
+            train_full_and_retain(&model, &split, lambda).map_err(model_error(name))?;
         let w = trained.as_slice().expect("contiguous");
         let mut forget_gradient = model.loss_gradient(w, &split.forget).1;
         forget_gradient.scaled_add(lambda * split.forget.len() as f64, &trained);
