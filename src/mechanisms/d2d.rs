@@ -6,7 +6,7 @@ use ndarray::Array1;
 use rand_chacha::ChaCha8Rng;
 
 use super::linear::check_positive;
-use super::output_perturbation::OutputPerturbation;
+use super::output_perturbation::{OutputPerturbation, variant_name};
 use super::{
     Certificate, Mechanism, MechanismError, MechanismOptions, ModelKind, Split, model_error,
 };
@@ -72,11 +72,7 @@ impl DescentToDelete {
         options: &MechanismOptions,
         small_noise: bool,
     ) -> Result<Self, MechanismError> {
-        let name = if small_noise {
-            "d2d-small-noise"
-        } else {
-            "d2d"
-        };
+        let name = variant_name(small_noise, "d2d", "d2d-small-noise");
         if let Some(model) = options.model
             && model != ModelKind::Logistic
         {

@@ -6,7 +6,7 @@ use ndarray::Array1;
 use rand_chacha::ChaCha8Rng;
 
 use super::linear::{check_positive, gaussian_vector, train_full_and_retain};
-use super::output_perturbation::{claimed_certificate, run_sigma};
+use super::output_perturbation::{claimed_certificate, run_sigma, variant_name};
 use super::{
     Certificate, Mechanism, MechanismError, MechanismOptions, ModelKind, Split, model_error,
 };
@@ -58,11 +58,11 @@ impl Koloskova {
         options: &MechanismOptions,
         small_noise: bool,
     ) -> Result<Self, MechanismError> {
-        let name = if small_noise {
-            "koloskova-gradient-clip-small-noise"
-        } else {
-            "koloskova-gradient-clip"
-        };
+        let name = variant_name(
+            small_noise,
+            "koloskova-gradient-clip",
+            "koloskova-gradient-clip-small-noise",
+        );
         let lambda = check_positive(name, "lambda", options.lambda.unwrap_or(0.01))?;
         let epsilon = check_positive(name, "epsilon", options.epsilon.unwrap_or(1.0))?;
         let step_size =

@@ -13,6 +13,15 @@ pub(crate) fn run_sigma(sigma: f64, small_noise: bool) -> f64 {
     if small_noise { sigma / 10.0 } else { sigma }
 }
 
+/// The mechanism's name: `faulty` (the `-small-noise` variant) when `small_noise`, else `sound`.
+pub(crate) fn variant_name(
+    small_noise: bool,
+    sound: &'static str,
+    faulty: &'static str,
+) -> &'static str {
+    if small_noise { faulty } else { sound }
+}
+
 /// `point + N(0, σ²I)`, the noise drawn from the run's stream.
 pub(crate) fn perturb(point: &Array1<f64>, sigma: f64, rng: &mut ChaCha8Rng) -> Array1<f64> {
     point + &gaussian_vector(rng, point.len(), sigma)

@@ -5,7 +5,7 @@ use ndarray::Array1;
 use rand_chacha::ChaCha8Rng;
 
 use super::linear::{check_positive, train_full_and_retain};
-use super::output_perturbation::OutputPerturbation;
+use super::output_perturbation::{OutputPerturbation, variant_name};
 use super::{
     Certificate, Mechanism, MechanismError, MechanismOptions, ModelKind, Split, model_error,
 };
@@ -39,11 +39,7 @@ impl Sekhari {
         options: &MechanismOptions,
         small_noise: bool,
     ) -> Result<Self, MechanismError> {
-        let name = if small_noise {
-            "sekhari-small-noise"
-        } else {
-            "sekhari"
-        };
+        let name = variant_name(small_noise, "sekhari", "sekhari-small-noise");
         if let Some(model) = options.model
             && model != ModelKind::Logistic
         {

@@ -8,7 +8,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::linear::{check_positive, gaussian_vector};
-use super::output_perturbation::{perturb, run_sigma};
+use super::output_perturbation::{perturb, run_sigma, variant_name};
 use super::{Certificate, Mechanism, MechanismError, MechanismOptions, Split, model_error};
 use crate::certify::gaussian::{Calibration, GaussianTarget};
 use crate::models::{
@@ -168,11 +168,7 @@ impl Zhang {
         options: &MechanismOptions,
         small_noise: bool,
     ) -> Result<Self, MechanismError> {
-        let name = if small_noise {
-            "zhang-small-noise"
-        } else {
-            "zhang"
-        };
+        let name = variant_name(small_noise, "zhang", "zhang-small-noise");
         let params = ZhangParams::from_options(name, options)?;
         if params.rounds > split.forget.len() {
             return Err(MechanismError::parameter(
