@@ -4,90 +4,19 @@
 //! as distinguishable from its retrained twin, with a gap well above the population attack's on
 //! the same φ (Hayes et al. 2024, `docs/mia.md` §3.3).
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::Array2;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rayon::prelude::*;
 use unlearn_audit::io::read_labelled_csv;
 use unlearn_audit::mechanisms::{MechanismOptions, Split, build};
 use unlearn_audit::mia::roc::Roc;
 use unlearn_audit::mia::shadow::{LiraVariance, UnlearningState, ulira_scores};
-use unlearn_audit::mia::signals::{ScaledLogit, Signal};
 use unlearn_audit::mia::unlearning::compare_to_reference;
 use unlearn_audit::models::Dataset;
+use unlearn_audit::sampling::{scaled_logit_scores, shadow_worlds};
 
 const SHADOW_MODELS: usize = 32;
 const FORGET_SHARE: f64 = 0.5;
-
-/// φ of every row under parameters trained on a split with this feature scale.
-fn phi(
-    mechanism: &dyn unlearn_audit::mechanisms::Mechanism,
-    params: &[f64],
-    features: ArrayView2<'_, f64>,
-    labels: &[usize],
-    scale: f64,
-) -> Vec<f64> {
-    let scaled = features.mapv(|v| v / scale);
-    let logits = mechanism.model().logits(params, scaled.view());
-    logits
-        .rows()
-        .into_iter()
-        .zip(labels)
-        .map(|(row, &y)| ScaledLogit.value(&row.to_vec(), y))
-        .collect()
-}
-
-/// One "world": a random half trained on, a share of it unlearned by fine-tuning.
-/// Returns (states, φ after unlearning, φ of the retrained twin).
-fn world(
-    data: &Dataset,
-    options: &MechanismOptions,
-    stream: u64,
-) -> (Vec<UnlearningState>, Vec<f64>, Vec<f64>) {
-    use rand::seq::SliceRandom;
-    let n = data.len();
-    let mut rng = ChaCha8Rng::seed_from_u64(20261122);
-    rng.set_stream(stream);
-    let mut order: Vec<usize> = (0..n).collect();
-    order.shuffle(&mut rng);
-    let mut trained: Vec<usize> = order[..n / 2].to_vec();
-    trained.sort_unstable();
-    let forget_count = (trained.len() as f64 * FORGET_SHARE) as usize;
-    // Positions (within the trained half) of the forget rows.
-    let mut positions: Vec<usize> = (0..trained.len()).collect();
-    positions.shuffle(&mut rng);
-    let forget_positions = &positions[..forget_count];
-    let mut states = vec![UnlearningState::HeldOut; n];
-    for &row in &trained {
-        states[row] = UnlearningState::Retained;
-    }
-    for &p in forget_positions {
-        states[trained[p]] = UnlearningState::Unlearned;
-    }
-    let split = Split::new(&data.select(&trained), forget_positions).unwrap();
-    let scale = split.feature_scale;
-    let mechanism = build("finetune", split, options).unwrap();
-    let unlearned = mechanism.unlearn(&mut rng).unwrap();
-    let retrained = mechanism.reference(&mut rng).unwrap();
-    let features = data.features.view();
-    (
-        states,
-        phi(
-            mechanism.as_ref(),
-            unlearned.as_slice().unwrap(),
-            features,
-            &data.labels,
-            scale,
-        ),
-        phi(
-            mechanism.as_ref(),
-            retrained.as_slice().unwrap(),
-            features,
-            &data.labels,
-            scale,
-        ),
-    )
-}
 
 /// Deterministic (fixed seeds, rayon results collected in order): 33 worlds of a few convex
 /// trainings each, about 2 s in release.
@@ -104,21 +33,19 @@ fn ulira_flags_fine_tuning_on_digits() {
         sigma: Some(0.1),
         ..MechanismOptions::default()
     };
-    let worlds: Vec<_> = (0..=SHADOW_MODELS as u64)
-        .into_par_iter()
-        .map(|stream| world(&data, &options, stream))
-        .collect();
+    // Each world trains on a random half, then unlearns half of it by fine-tuning.
+    let worlds = shadow_worlds(
+        &data,
+        "finetune",
+        &options,
+        SHADOW_MODELS,
+        FORGET_SHARE,
+        20261122,
+    )
+    .unwrap();
     let n = data.len();
-    let (target, shadows) = worlds.split_last().unwrap();
-    let mut states = Array2::from_elem((n, SHADOW_MODELS), UnlearningState::HeldOut);
-    let mut scores = Array2::zeros((n, SHADOW_MODELS));
-    for (m, (s, unlearned, _)) in shadows.iter().enumerate() {
-        for i in 0..n {
-            states[[i, m]] = s[i];
-            scores[[i, m]] = unlearned[i];
-        }
-    }
-    let (target_states, unlearned_phi, retrained_phi) = target;
+    let (scores, states, target_states) = (&worlds.scores, &worlds.states, &worlds.target_states);
+    let (unlearned_phi, retrained_phi) = (&worlds.target_unlearned, &worlds.target_retrained);
     let evaluated: Vec<usize> = (0..n)
         .filter(|&i| target_states[i] != UnlearningState::Retained)
         .collect();
@@ -209,7 +136,7 @@ fn sample_runs_experiment(
     let forget_rows = pool.select(&forget);
     let unseen_rows = data.select(&unseen);
     let phi_of = |params: ndarray::ArrayView1<'_, f64>, rows: &Dataset| {
-        phi(
+        scaled_logit_scores(
             mechanism.as_ref(),
             params.as_slice().unwrap(),
             rows.features.view(),

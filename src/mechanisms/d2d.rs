@@ -5,7 +5,8 @@
 use ndarray::Array1;
 use rand_chacha::ChaCha8Rng;
 
-use super::linear::{check_positive, gaussian_vector};
+use super::linear::check_positive;
+use super::output_perturbation::{OutputPerturbation, variant_name};
 use super::{
     Certificate, Mechanism, MechanismError, MechanismOptions, ModelKind, Split, model_error,
 };
@@ -25,14 +26,11 @@ const LOGISTIC_SMOOTHNESS: f64 = 0.25;
 /// same descent run from 0 on D \ D_f for `T₀ + m·T` iterations, plus N(0, σ²I).
 pub struct DescentToDelete {
     name: &'static str,
-    small_noise: bool,
     split: Split,
     model: LogisticRegression,
     parameters: serde_json::Value,
-    sigma: f64,
     certificate: crate::certify::Certificate,
-    unlearned_state: Array1<f64>,
-    reference_state: Array1<f64>,
+    output: OutputPerturbation,
 }
 
 fn projected_descent(
@@ -74,11 +72,7 @@ impl DescentToDelete {
         options: &MechanismOptions,
         small_noise: bool,
     ) -> Result<Self, MechanismError> {
-        let name = if small_noise {
-            "d2d-small-noise"
-        } else {
-            "d2d"
-        };
+        let name = variant_name(small_noise, "d2d", "d2d-small-noise");
         if let Some(model) = options.model
             && model != ModelKind::Logistic
         {
@@ -190,14 +184,16 @@ impl DescentToDelete {
         });
         Ok(DescentToDelete {
             name,
-            small_noise,
             split,
             model,
             parameters,
-            sigma,
             certificate,
-            unlearned_state: state,
-            reference_state,
+            output: OutputPerturbation {
+                unlearned: state,
+                reference: reference_state,
+                sigma,
+                small_noise,
+            },
         })
     }
 }
@@ -213,28 +209,18 @@ impl Mechanism for DescentToDelete {
         &self.split.forget
     }
     fn unlearn(&self, rng: &mut ChaCha8Rng) -> Result<Array1<f64>, MechanismError> {
-        let sigma = if self.small_noise {
-            self.sigma / 10.0
-        } else {
-            self.sigma
-        };
-        Ok(&self.unlearned_state + &gaussian_vector(rng, self.unlearned_state.len(), sigma))
+        Ok(self.output.unlearn(rng))
     }
     fn reference(&self, rng: &mut ChaCha8Rng) -> Result<Array1<f64>, MechanismError> {
-        Ok(&self.reference_state + &gaussian_vector(rng, self.reference_state.len(), self.sigma))
+        Ok(self.output.reference(rng))
     }
     fn certificate(&self) -> Certificate {
-        let certificate = Certificate::certified(
+        self.output.certificate(Certificate::certified(
             self.certificate.epsilon,
             self.certificate.delta,
             "Neel et al. 2021 Thm 3.1, sensitivity 8Lγ^T/(m n (1 − γ^T)), zCDP Gaussian σ via \
              certify::descent_to_delete (docs/mechanisms.md §2.3)",
-        );
-        if self.small_noise {
-            certificate.as_claimed_by_faulty_variant("the output noise has σ/10")
-        } else {
-            certificate
-        }
+        ))
     }
     fn parameters(&self) -> serde_json::Value {
         self.parameters.clone()

@@ -5,7 +5,7 @@ use ndarray::{Array1, Array2, Axis};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
-use super::linear::{check_positive, gaussian_vector, train_perturbed};
+use super::linear::{check_positive, gaussian_vector, train_full_and_retain, train_perturbed};
 use super::{
     Certificate, Mechanism, MechanismError, MechanismOptions, ModelKind, Split, model_error,
 };
@@ -71,17 +71,8 @@ impl Fisher {
         let alpha = check_positive(name, "alpha", options.alpha.unwrap_or(1e-6))?;
         let kind = options.model.unwrap_or(ModelKind::Softmax);
         let model = kind.build(&split.full);
-        let zeros = Array1::zeros(model.num_params());
-        let warm_full = train_perturbed(model.as_ref(), &split.full, lambda, None, zeros)
-            .map_err(model_error(name))?;
-        let warm_retain = train_perturbed(
-            model.as_ref(),
-            &split.retain,
-            lambda,
-            None,
-            warm_full.clone(),
-        )
-        .map_err(model_error(name))?;
+        let (warm_full, warm_retain) =
+            train_full_and_retain(model.as_ref(), &split, lambda).map_err(model_error(name))?;
         let fisher = diagonal_fisher(
             model.as_ref(),
             kind,

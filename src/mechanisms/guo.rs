@@ -5,7 +5,7 @@
 use ndarray::{Array1, ArrayView2, Axis};
 use rand_chacha::ChaCha8Rng;
 
-use super::linear::{check_positive, gaussian_vector, train_perturbed};
+use super::linear::{check_positive, gaussian_vector, train_full_and_retain, train_perturbed};
 use super::{
     Certificate, Mechanism, MechanismError, MechanismOptions, ModelKind, Split, model_error,
 };
@@ -132,17 +132,8 @@ impl Guo {
             GuoFault::ForgetSetKept => "guo-no-removal",
         };
         let model = LogisticRegression::new(split.full.num_features(), split.full.num_classes);
-        let zeros = Array1::zeros(model.num_params());
-        let warm_full = train_perturbed(&model, &split.full, params.lambda, None, zeros)
-            .map_err(model_error(name))?;
-        let warm_retain = train_perturbed(
-            &model,
-            &split.retain,
-            params.lambda,
-            None,
-            warm_full.clone(),
-        )
-        .map_err(model_error(name))?;
+        let (warm_full, warm_retain) =
+            train_full_and_retain(&model, &split, params.lambda).map_err(model_error(name))?;
         let mut remaining_spectral_norms = Vec::with_capacity(split.forget.len());
         let mut keep = vec![true; split.full.len()];
         for &index in &split.forget_indices {

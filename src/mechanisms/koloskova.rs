@@ -5,7 +5,8 @@
 use ndarray::Array1;
 use rand_chacha::ChaCha8Rng;
 
-use super::linear::{check_positive, gaussian_vector, train_perturbed};
+use super::linear::{check_positive, gaussian_vector, train_full_and_retain};
+use super::output_perturbation::{claimed_certificate, run_sigma, variant_name};
 use super::{
     Certificate, Mechanism, MechanismError, MechanismOptions, ModelKind, Split, model_error,
 };
@@ -57,11 +58,11 @@ impl Koloskova {
         options: &MechanismOptions,
         small_noise: bool,
     ) -> Result<Self, MechanismError> {
-        let name = if small_noise {
-            "koloskova-gradient-clip-small-noise"
-        } else {
-            "koloskova-gradient-clip"
-        };
+        let name = variant_name(
+            small_noise,
+            "koloskova-gradient-clip",
+            "koloskova-gradient-clip-small-noise",
+        );
         let lambda = check_positive(name, "lambda", options.lambda.unwrap_or(0.01))?;
         let epsilon = check_positive(name, "epsilon", options.epsilon.unwrap_or(1.0))?;
         let step_size =
@@ -119,12 +120,8 @@ impl Koloskova {
             .model
             .unwrap_or(ModelKind::Softmax)
             .build(&split.full);
-        let zeros = Array1::zeros(model.num_params());
-        let trained = train_perturbed(model.as_ref(), &split.full, lambda, None, zeros)
-            .map_err(model_error(name))?;
-        let retrained =
-            train_perturbed(model.as_ref(), &split.retain, lambda, None, trained.clone())
-                .map_err(model_error(name))?;
+        let (trained, retrained) =
+            train_full_and_retain(model.as_ref(), &split, lambda).map_err(model_error(name))?;
         let parameters = serde_json::json!({
             "model": model.name(),
             "lambda": lambda,
@@ -186,28 +183,23 @@ impl Mechanism for Koloskova {
         &self.split.forget
     }
     fn unlearn(&self, rng: &mut ChaCha8Rng) -> Result<Array1<f64>, MechanismError> {
-        let sigma = if self.small_noise {
-            self.sigma / 10.0
-        } else {
-            self.sigma
-        };
+        let sigma = run_sigma(self.sigma, self.small_noise);
         Ok(self.noisy_fine_tune(self.start_unlearn.clone(), sigma, rng))
     }
     fn reference(&self, rng: &mut ChaCha8Rng) -> Result<Array1<f64>, MechanismError> {
         Ok(self.noisy_fine_tune(self.start_reference.clone(), self.sigma, rng))
     }
     fn certificate(&self) -> Certificate {
-        let certificate = Certificate::certified(
-            self.certificate.epsilon,
-            self.certificate.delta,
-            "Koloskova et al. 2025 gradient clipping: Rényi accountant with improved conversion via \
-             certify::koloskova (docs/mechanisms.md §2.5)",
-        );
-        if self.small_noise {
-            certificate.as_claimed_by_faulty_variant("the per-step noise has σ/10")
-        } else {
-            certificate
-        }
+        claimed_certificate(
+            Certificate::certified(
+                self.certificate.epsilon,
+                self.certificate.delta,
+                "Koloskova et al. 2025 gradient clipping: Rényi accountant with improved conversion via \
+                 certify::koloskova (docs/mechanisms.md §2.5)",
+            ),
+            self.small_noise,
+            "the per-step noise has σ/10",
+        )
     }
     fn parameters(&self) -> serde_json::Value {
         self.parameters.clone()

@@ -35,6 +35,19 @@ pub(crate) fn train_perturbed(
     train_lbfgs(&objective, start, &TrainOptions::default())
 }
 
+/// The unperturbed minimisers on the full data (trained from 0) and on the retain data
+/// (warm-started from the first): the starting points every mechanism builds on.
+pub(crate) fn train_full_and_retain(
+    model: &dyn Model,
+    split: &Split,
+    lambda: f64,
+) -> Result<(Array1<f64>, Array1<f64>), crate::models::ModelError> {
+    let zeros = Array1::zeros(model.num_params());
+    let full = train_perturbed(model, &split.full, lambda, None, zeros)?;
+    let retain = train_perturbed(model, &split.retain, lambda, None, full.clone())?;
+    Ok((full, retain))
+}
+
 pub(crate) fn check_positive(
     mechanism: &str,
     name: &str,
@@ -136,23 +149,8 @@ impl Retrain {
             RetrainFault::FineTuneOnly => "finetune",
         };
         let model = params.model.build(&split.full);
-        let zeros = Array1::zeros(model.num_params());
-        let warm_full = train_perturbed(
-            model.as_ref(),
-            &split.full,
-            params.lambda,
-            None,
-            zeros.clone(),
-        )
-        .map_err(model_error(name))?;
-        let warm_retain = train_perturbed(
-            model.as_ref(),
-            &split.retain,
-            params.lambda,
-            None,
-            warm_full.clone(),
-        )
-        .map_err(model_error(name))?;
+        let (warm_full, warm_retain) = train_full_and_retain(model.as_ref(), &split, params.lambda)
+            .map_err(model_error(name))?;
         Ok(Retrain {
             name,
             params,

@@ -16,6 +16,7 @@ mod guo;
 mod koloskova;
 mod linear;
 mod model_clip;
+mod output_perturbation;
 mod sekhari;
 mod zhang;
 

@@ -5,7 +5,8 @@
 use ndarray::Array1;
 use rand_chacha::ChaCha8Rng;
 
-use super::linear::{check_positive, gaussian_vector, train_perturbed};
+use super::linear::{check_positive, gaussian_vector, train_full_and_retain};
+use super::output_perturbation::{claimed_certificate, variant_name};
 use super::{
     Certificate, Mechanism, MechanismError, MechanismOptions, ModelKind, Split, model_error,
 };
@@ -47,11 +48,11 @@ impl KoloskovaModelClip {
         options: &MechanismOptions,
         small_noise: bool,
     ) -> Result<Self, MechanismError> {
-        let name = if small_noise {
-            "koloskova-model-clip-small-noise"
-        } else {
-            "koloskova-model-clip"
-        };
+        let name = variant_name(
+            small_noise,
+            "koloskova-model-clip",
+            "koloskova-model-clip-small-noise",
+        );
         let lambda = check_positive(name, "lambda", options.lambda.unwrap_or(0.01))?;
         let epsilon = check_positive(name, "epsilon", options.epsilon.unwrap_or(1.0))?;
         let step_size =
@@ -119,12 +120,8 @@ impl KoloskovaModelClip {
             .model
             .unwrap_or(ModelKind::Softmax)
             .build(&split.full);
-        let zeros = Array1::zeros(model.num_params());
-        let trained = train_perturbed(model.as_ref(), &split.full, lambda, None, zeros)
-            .map_err(model_error(name))?;
-        let retrained =
-            train_perturbed(model.as_ref(), &split.retain, lambda, None, trained.clone())
-                .map_err(model_error(name))?;
+        let (trained, retrained) =
+            train_full_and_retain(model.as_ref(), &split, lambda).map_err(model_error(name))?;
         let parameters = serde_json::json!({
             "model": model.name(),
             "lambda": lambda,
@@ -205,17 +202,16 @@ impl Mechanism for KoloskovaModelClip {
         Ok(self.noisy_projected_fine_tune(&self.clipped_retrained, 1.0, rng))
     }
     fn certificate(&self) -> Certificate {
-        let certificate = Certificate::certified(
-            self.certificate.epsilon,
-            self.certificate.delta,
-            "Koloskova et al. 2025 model clipping: hockey-stick contraction recursion via \
-             certify::koloskova::ModelClip (docs/mechanisms.md §2.9)",
-        );
-        if self.small_noise {
-            certificate.as_claimed_by_faulty_variant("the per-step noise has σ/10")
-        } else {
-            certificate
-        }
+        claimed_certificate(
+            Certificate::certified(
+                self.certificate.epsilon,
+                self.certificate.delta,
+                "Koloskova et al. 2025 model clipping: hockey-stick contraction recursion via \
+                 certify::koloskova::ModelClip (docs/mechanisms.md §2.9)",
+            ),
+            self.small_noise,
+            "the per-step noise has σ/10",
+        )
     }
     fn parameters(&self) -> serde_json::Value {
         self.parameters.clone()

@@ -4,7 +4,8 @@
 use ndarray::Array1;
 use rand_chacha::ChaCha8Rng;
 
-use super::linear::{check_positive, gaussian_vector, train_perturbed};
+use super::linear::{check_positive, train_full_and_retain};
+use super::output_perturbation::{OutputPerturbation, variant_name};
 use super::{
     Certificate, Mechanism, MechanismError, MechanismOptions, ModelKind, Split, model_error,
 };
@@ -19,14 +20,12 @@ pub const LOGISTIC_HESSIAN_LIPSCHITZ: f64 = 0.096_225_044_864_937_63;
 /// `w̄ + N(0, σ²I)`. The reference publishes `w*(D \ U) + N(0, σ²I)`.
 pub struct Sekhari {
     name: &'static str,
-    small_noise: bool,
     split: Split,
     model: LogisticRegression,
     lambda: f64,
-    sigma: f64,
     certificate: crate::certify::Certificate,
-    newton_update: Array1<f64>,
-    retrained: Array1<f64>,
+    /// Unlearned point: the Newton update; reference point: the retrained minimiser.
+    output: OutputPerturbation,
 }
 
 impl Sekhari {
@@ -40,11 +39,7 @@ impl Sekhari {
         options: &MechanismOptions,
         small_noise: bool,
     ) -> Result<Self, MechanismError> {
-        let name = if small_noise {
-            "sekhari-small-noise"
-        } else {
-            "sekhari"
-        };
+        let name = variant_name(small_noise, "sekhari", "sekhari-small-noise");
         if let Some(model) = options.model
             && model != ModelKind::Logistic
         {
@@ -82,11 +77,8 @@ impl Sekhari {
         let sigma = certificate.sigma.ok_or_else(|| {
             MechanismError::parameter(name, "sigma", "none", "certify returned no σ")
         })?;
-        let zeros = Array1::zeros(model.num_params());
-        let trained =
-            train_perturbed(&model, &split.full, lambda, None, zeros).map_err(model_error(name))?;
-        let retrained = train_perturbed(&model, &split.retain, lambda, None, trained.clone())
-            .map_err(model_error(name))?;
+        let (trained, retrained) =
+            train_full_and_retain(&model, &split, lambda).map_err(model_error(name))?;
         let w = trained.as_slice().expect("contiguous");
         let mut forget_gradient = model.loss_gradient(w, &split.forget).1;
         forget_gradient.scaled_add(lambda * split.forget.len() as f64, &trained);
@@ -105,14 +97,16 @@ impl Sekhari {
         let newton_update = &trained + &step;
         Ok(Sekhari {
             name,
-            small_noise,
             split,
             model,
             lambda,
-            sigma,
             certificate,
-            newton_update,
-            retrained,
+            output: OutputPerturbation {
+                unlearned: newton_update,
+                reference: retrained,
+                sigma,
+                small_noise,
+            },
         })
     }
 }
@@ -128,38 +122,28 @@ impl Mechanism for Sekhari {
         &self.split.forget
     }
     fn unlearn(&self, rng: &mut ChaCha8Rng) -> Result<Array1<f64>, MechanismError> {
-        let sigma = if self.small_noise {
-            self.sigma / 10.0
-        } else {
-            self.sigma
-        };
-        Ok(&self.newton_update + &gaussian_vector(rng, self.newton_update.len(), sigma))
+        Ok(self.output.unlearn(rng))
     }
     fn reference(&self, rng: &mut ChaCha8Rng) -> Result<Array1<f64>, MechanismError> {
-        Ok(&self.retrained + &gaussian_vector(rng, self.retrained.len(), self.sigma))
+        Ok(self.output.reference(rng))
     }
     fn certificate(&self) -> Certificate {
-        let certificate = Certificate::certified(
+        self.output.certificate(Certificate::certified(
             self.certificate.epsilon,
             self.certificate.delta,
             "Sekhari et al. 2021 Thm 3.2 sensitivity γ = 2ML²m²/(λ³n²), analytic Gaussian σ via \
              certify::sekhari (docs/mechanisms.md §2.4)",
-        );
-        if self.small_noise {
-            certificate.as_claimed_by_faulty_variant("the output noise has σ/10")
-        } else {
-            certificate
-        }
+        ))
     }
     fn parameters(&self) -> serde_json::Value {
-        let gap = (&self.newton_update - &self.retrained)
+        let gap = (&self.output.unlearned - &self.output.reference)
             .mapv(|v| v * v)
             .sum()
             .sqrt();
         serde_json::json!({
             "model": "logistic",
             "lambda": self.lambda,
-            "sigma": self.sigma,
+            "sigma": self.output.sigma,
             "epsilon": self.certificate.epsilon,
             "delta": self.certificate.delta,
             "distance_newton_to_retrained": gap,

@@ -8,6 +8,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::linear::{check_positive, gaussian_vector};
+use super::output_perturbation::{perturb, run_sigma, variant_name};
 use super::{Certificate, Mechanism, MechanismError, MechanismOptions, Split, model_error};
 use crate::certify::gaussian::{Calibration, GaussianTarget};
 use crate::models::{
@@ -167,11 +168,7 @@ impl Zhang {
         options: &MechanismOptions,
         small_noise: bool,
     ) -> Result<Self, MechanismError> {
-        let name = if small_noise {
-            "zhang-small-noise"
-        } else {
-            "zhang"
-        };
+        let name = variant_name(small_noise, "zhang", "zhang-small-noise");
         let params = ZhangParams::from_options(name, options)?;
         if params.rounds > split.forget.len() {
             return Err(MechanismError::parameter(
@@ -342,11 +339,7 @@ impl Zhang {
     }
 
     fn noise_sigma(&self) -> f64 {
-        if self.small_noise {
-            self.sigma / 10.0
-        } else {
-            self.sigma
-        }
+        run_sigma(self.sigma, self.small_noise)
     }
 }
 
@@ -375,7 +368,7 @@ impl Mechanism for Zhang {
     fn unlearn(&self, rng: &mut ChaCha8Rng) -> Result<Array1<f64>, MechanismError> {
         let sigma = self.noise_sigma();
         if let Some(update) = &self.single_round_update {
-            return Ok(update + &gaussian_vector(rng, update.len(), sigma));
+            return Ok(perturb(update, sigma, rng));
         }
         // Sequential requests: each round updates the previous round's noisy release
         // (zhangbinchi/certified-deep-unlearning `sequential_unlearning.py`).
@@ -390,7 +383,7 @@ impl Mechanism for Zhang {
     }
 
     fn reference(&self, rng: &mut ChaCha8Rng) -> Result<Array1<f64>, MechanismError> {
-        Ok(&self.retrained + &gaussian_vector(rng, self.retrained.len(), self.sigma))
+        Ok(perturb(&self.retrained, self.sigma, rng))
     }
 
     fn certificate(&self) -> Certificate {

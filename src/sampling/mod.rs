@@ -8,6 +8,9 @@
 //! whatever the number of threads.
 
 pub mod external;
+pub mod shadow;
+
+pub use shadow::{ShadowWorlds, scaled_logit_scores, shadow_worlds};
 
 use ndarray::{Array1, Array2};
 use rand::SeedableRng;
