@@ -8,12 +8,9 @@
 use super::{CertifyError, Delta, Epsilon, Sensitivity, Sigma, round_up};
 use crate::stats::ln_normal_cdf;
 
-/// Safety margin (in ulps) added to results of the bisection solvers: covers the evaluation
-/// error of [`hockey_stick_divergence`], measured against mpmath in
-/// `fixtures/certify/analytic_gaussian.json` (see `docs/certificates.md` §1.2).
-const SOLVER_MARGIN_ULPS: u32 = 16;
-/// Margin for ε solved from (Δ, σ, δ); see [`epsilon_analytic`].
-const EPSILON_MARGIN_ULPS: u32 = 256;
+/// Ulps added on top of the error model of [`hockey_stick_upper`] for the last few
+/// correctly rounded operations (exp, expm1, products), each ≤ 1 ulp.
+const FINAL_ROUNDING_ULPS: u32 = 16;
 
 /// Classical calibration `σ = Δ·√(2 ln(1.25/δ))/ε` (Dwork & Roth, Thm A.1). The theorem
 /// is proven for ε < 1 only; beyond that the σ is certified only if it is at least
@@ -63,21 +60,39 @@ pub fn hockey_stick_divergence(epsilon: f64, r: f64) -> Result<f64, CertifyError
     Ok(hockey_stick_upper(epsilon, r))
 }
 
-/// [`hockey_stick_raw`] moved up by its error model: the exponent
-/// `ε + ln Φ(b) − ln Φ(a)` carries an absolute error of a few ulps of its largest term, which
-/// becomes a relative error of that over |exponent| in δ; plus 16 ulps for the rest.
+/// A rigorous upper bound on `θ_ε(r)` (Balle & Wang 2018, Thm 8), the value every solver
+/// decides with. δ is evaluated as `Φ(a)·(−expm1(x))` with `x = ε + ln Φ(b) − ln Φ(a) < 0`,
+/// `a = r/2 − t`, `b = −r/2 − t`, `t = ε/r`. The computed `x̂` carries an absolute error `E`
+/// (u = 2⁻⁵²) made of: (i) the rounding of t, shared by a and b, moves `ln Φ(b) − ln Φ(a)`
+/// by ≤ `u·t·r = u·ε` (the inverse Mills ratio `φ/Φ` has slope in (−1, 0)); (ii) the
+/// subtractions forming a and b, ≤ `u·|a|` each, times the slope `|d ln Φ/dx| ≤ |x| + 1`;
+/// (iii) each `ln Φ` evaluation, ≤ `4u·(1 + |ln Φ|)` (its own argument scaling, erfc and ln:
+/// `|ln Φ(x)| ≥ x²/2` bounds the argument term); (iv) the two additions, ≤
+/// `u·(ε + |ln Φ(a)| + |ln Φ(b)|)`. Since `−expm1` decreases,
+/// `δ ≤ Φ(a)·(−expm1(min(x̂, 0) − E))`; `Φ(a)` is moved up by the error of `ln Φ(a)` and the
+/// result by [`FINAL_ROUNDING_ULPS`]. The bound's relative excess is ≈ `E/|x|`: negligible
+/// when `|x| ~ 1`, up to ~1e-10 when `|ln Φ(a)| ≫ |x|` (small ε at small δ).
+/// See `docs/certificates.md` §1.2.
 pub(crate) fn hockey_stick_upper(epsilon: f64, r: f64) -> f64 {
-    let value = hockey_stick_raw(epsilon, r);
+    let unit = f64::EPSILON;
     if epsilon == 0.0 {
-        return round_up(value, SOLVER_MARGIN_ULPS).min(1.0);
+        // erf of an argument with ≤ 1 ulp error, erf itself within 1 ulp: ≤ 3 ulps.
+        return round_up(hockey_stick_raw(0.0, r), FINAL_ROUNDING_ULPS).min(1.0);
     }
-    let a = r / 2.0 - epsilon / r;
-    let b = -r / 2.0 - epsilon / r;
+    let shift = epsilon / r;
+    let a = r / 2.0 - shift;
+    let b = -r / 2.0 - shift;
     let (ln_phi_a, ln_phi_b) = (ln_normal_cdf(a), ln_normal_cdf(b));
-    let exponent = (epsilon + ln_phi_b - ln_phi_a).abs();
-    let scale = epsilon + ln_phi_a.abs() + ln_phi_b.abs() + 1.0;
-    let relative = 2.0 * f64::EPSILON * scale / exponent.max(f64::MIN_POSITIVE);
-    round_up(value * (1.0 + relative.min(1.0)), SOLVER_MARGIN_ULPS).min(1.0)
+    let ln_phi_a_error = unit * (a.abs() * (a.abs() + 1.0) + 4.0 * (1.0 + ln_phi_a.abs()));
+    let ln_phi_b_error = unit * (b.abs() * (b.abs() + 1.0) + 4.0 * (1.0 + ln_phi_b.abs()));
+    let shared_error = unit * epsilon;
+    let addition_error = unit * (epsilon + ln_phi_a.abs() + ln_phi_b.abs());
+    let exponent_error = ln_phi_a_error + ln_phi_b_error + shared_error + addition_error;
+    let exponent = epsilon + ln_phi_b - ln_phi_a;
+    let lowest_exponent = exponent.min(0.0) - exponent_error;
+    let phi_a_upper = ln_phi_a.exp() * (1.0 + ln_phi_a_error + shared_error + 4.0 * unit);
+    let value = phi_a_upper * -lowest_exponent.exp_m1();
+    round_up(value, FINAL_ROUNDING_ULPS).min(1.0)
 }
 
 /// `Φ(a) − e^ε Φ(b)` with `a = r/2 − ε/r`, `b = −r/2 − ε/r`, evaluated as
@@ -122,7 +137,9 @@ pub fn sigma_analytic(sensitivity: f64, epsilon: f64, delta: f64) -> Result<f64,
     let epsilon = Epsilon::new(epsilon)?.get();
     let delta = Delta::new(delta)?.get();
     // Solve in s = σ/Δ, since δ_AGM depends on σ and Δ only through r = Δ/σ = 1/s.
-    let exceeds = |s: f64| hockey_stick_raw(epsilon, 1.0 / s) > delta;
+    // Decide with the rigorous upper bound of δ, at an r = Δ/σ rounded up: the returned σ
+    // then certifies δ whatever the evaluation error (docs/certificates.md §1.2).
+    let exceeds = |s: f64| hockey_stick_upper(epsilon, (1.0 / s).next_up()) > delta;
     let (mut low, mut high) = (1.0, 1.0);
     let mut guard = 0;
     while exceeds(high) {
@@ -147,8 +164,8 @@ pub fn sigma_analytic(sensitivity: f64, epsilon: f64, delta: f64) -> Result<f64,
         }
     }
     let s = bisect(low, high, exceeds);
-    let sigma = round_up(s * sensitivity, SOLVER_MARGIN_ULPS);
-    Ok(sigma)
+    // δ(ε, 1/s) ≤ δ is certified at s; σ = s·Δ rounded up keeps Δ/σ ≤ 1/s.
+    Ok(round_up(s * sensitivity, 1))
 }
 
 /// The smallest ε ≥ 0 with `δ_AGM(Δ, σ, ε) ≤ δ` (the exact ε of a Gaussian mechanism with
@@ -158,12 +175,14 @@ pub fn epsilon_analytic(sensitivity: f64, sigma: f64, delta: f64) -> Result<f64,
     let sensitivity = Sensitivity::new(sensitivity)?.get();
     let sigma = Sigma::new(sigma)?.get();
     let delta = Delta::new(delta)?.get();
-    epsilon_for_shift(sensitivity / sigma, delta)
+    // r rounded up: δ grows with r, so the ε solved at it also holds at the exact Δ/σ.
+    epsilon_for_shift((sensitivity / sigma).next_up(), delta)
 }
 
-/// The smallest ε ≥ 0 with `θ_ε(r) ≤ δ`, for a validated δ and a finite r > 0.
+/// The smallest ε ≥ 0 whose rigorous upper bound [`hockey_stick_upper`] of `θ_ε(r)` is ≤ δ,
+/// for a validated δ and a finite r > 0 (already rounded up by the caller).
 pub(crate) fn epsilon_for_shift(r: f64, delta: f64) -> Result<f64, CertifyError> {
-    let exceeds = |epsilon: f64| hockey_stick_raw(epsilon, r) > delta;
+    let exceeds = |epsilon: f64| hockey_stick_upper(epsilon, r) > delta;
     if !exceeds(0.0) {
         return Ok(0.0);
     }
@@ -179,10 +198,8 @@ pub(crate) fn epsilon_for_shift(r: f64, delta: f64) -> Result<f64, CertifyError>
             });
         }
     }
-    let epsilon = bisect(0.0, high, exceeds);
-    // δ(ε) is flatter in ε than in σ (at small Δ/σ the log-slope is ~ε), so the same δ
-    // evaluation error moves ε further: a wider margin (256 ulps ≈ 6e-14 relative).
-    Ok(round_up(epsilon, EPSILON_MARGIN_ULPS))
+    // The bisection returns an ε at which the upper bound of δ(ε) is ≤ δ: certified as is.
+    Ok(bisect(0.0, high, exceeds))
 }
 
 /// Bisection to adjacent doubles for a predicate that is true on `low` and false on `high`
