@@ -229,7 +229,20 @@ fn ulira_from_sample_runs_flags_a_small_forget_set_that_population_attacks_miss(
         chance_gaps[0].auc_gap > 5.0 * mean_population_gap.abs(),
         "{chance_gaps:?} vs {mean_population_gap}"
     );
-    assert_eq!(flagged, 2, "{population_gaps:?}");
+    // With 10 members the paired DeLong interval is below its minimum sample size
+    // (MIN_PAIRED_DELONG_PER_SIDE = 20, docs/mia.md §4.4): no pair is flagged, all are
+    // Inconclusive; the intervals themselves still exclude 0 for 2 of the 12 pairs.
+    assert_eq!(flagged, 0, "{population_gaps:?}");
+    assert!(
+        population_gaps
+            .iter()
+            .all(|g| g.indistinguishable.is_none())
+    );
+    let intervals_excluding_zero = population_gaps
+        .iter()
+        .filter(|g| g.auc_gap_ci.is_some_and(|ci| !ci.contains(0.0)))
+        .count();
+    assert_eq!(intervals_excluding_zero, 2, "{population_gaps:?}");
 }
 
 /// The search behind docs/mia.md §3.4 (run by hand: `cargo test --release --test

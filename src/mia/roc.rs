@@ -242,6 +242,105 @@ impl Roc {
         Some(v10 / self.n_members as f64 + v01 / self.n_nonmembers as f64)
     }
 
+    /// Two-sided Mann–Whitney test of H0 "members and non-members are exchangeable" (so
+    /// AUC = ½), from the permutation distribution of U: exact (DP over tie blocks on doubled
+    /// mid-ranks) when affordable, the tie-corrected normal approximation with continuity
+    /// correction when min(n₁, n₀) ≥ [`MANN_WHITNEY_NORMAL_MIN`], otherwise a seeded Monte
+    /// Carlo permutation p-value (1 + #≥)/(1 + B), which is conservative. `docs/mia.md` §4.4.
+    pub fn mann_whitney_test(&self) -> MannWhitney {
+        let (n1, n0) = (self.n_members as u64, self.n_nonmembers as u64);
+        let total = n1 + n0;
+        let smaller = n1.min(n0);
+        // Block sizes in ascending score order (the thresholds are descending).
+        let mut block_sizes: Vec<u64> = Vec::with_capacity(self.thresholds.len());
+        let (mut previous_members, mut previous_nonmembers) = (0u64, 0u64);
+        for g in 0..self.thresholds.len() {
+            let size = self.members_at_or_above[g] - previous_members
+                + self.nonmembers_at_or_above[g]
+                - previous_nonmembers;
+            previous_members = self.members_at_or_above[g];
+            previous_nonmembers = self.nonmembers_at_or_above[g];
+            block_sizes.push(size);
+        }
+        block_sizes.reverse();
+        // Doubled mid-rank of each block (integers): block of ranks a+1..a+t has 2a + t + 1.
+        let mut doubled_ranks = Vec::with_capacity(block_sizes.len());
+        let mut below = 0u64;
+        for &size in &block_sizes {
+            doubled_ranks.push(2 * below + size + 1);
+            below += size;
+        }
+        // |2W − m(N+1)| for the smaller side's doubled rank sum 2W = 2U_s + m(m+1); the
+        // two-sided statistic is the same whichever side is taken (U₁ + U₀ = n₁n₀).
+        let twice_u_smaller = if n1 <= n0 {
+            self.twice_u
+        } else {
+            2 * n1 as u128 * n0 as u128 - self.twice_u
+        };
+        let doubled_rank_sum = twice_u_smaller + smaller as u128 * (smaller as u128 + 1);
+        let centre = smaller as u128 * (total as u128 + 1);
+        let observed_deviation = doubled_rank_sum.abs_diff(centre);
+        let exact_cost = 2.0 * (smaller as f64).powi(2) * (total as f64).powi(2);
+        if smaller < MANN_WHITNEY_NORMAL_MIN as u64 && exact_cost <= MANN_WHITNEY_EXACT_COST {
+            let p_value = exact_rank_sum_tail(
+                &block_sizes,
+                &doubled_ranks,
+                smaller as usize,
+                centre,
+                observed_deviation,
+            );
+            MannWhitney {
+                p_value,
+                method: "exact_mann_whitney",
+            }
+        } else if smaller >= MANN_WHITNEY_NORMAL_MIN as u64 {
+            let (n1f, n0f, nf) = (n1 as f64, n0 as f64, total as f64);
+            let tie_sum: f64 = block_sizes
+                .iter()
+                .map(|&t| (t as f64).powi(3) - t as f64)
+                .sum();
+            let variance = n1f * n0f / 12.0 * ((nf + 1.0) - tie_sum / (nf * (nf - 1.0)));
+            let p_value = if variance <= 0.0 {
+                1.0
+            } else {
+                // |U − n₁n₀/2| = deviation/2 (doubled units), continuity correction ½.
+                let z = ((observed_deviation as f64 / 2.0 - 0.5).max(0.0)) / variance.sqrt();
+                (2.0 * stats::normal_sf(z)).min(1.0)
+            };
+            MannWhitney {
+                p_value,
+                method: "normal_mann_whitney_tie_corrected",
+            }
+        } else {
+            use rand::RngExt;
+            let mut rng = ChaCha8Rng::seed_from_u64(MANN_WHITNEY_PERMUTATION_SEED);
+            let mut ranks: Vec<u64> = block_sizes
+                .iter()
+                .zip(&doubled_ranks)
+                .flat_map(|(&t, &r)| std::iter::repeat_n(r, t as usize))
+                .collect();
+            let n = ranks.len();
+            let m = smaller as usize;
+            let mut at_least_as_extreme = 0u64;
+            for _ in 0..MANN_WHITNEY_PERMUTATIONS {
+                // Partial Fisher–Yates: the first m positions are a uniform random subset.
+                let mut sum: u128 = 0;
+                for i in 0..m {
+                    let j = rng.random_range(i..n);
+                    ranks.swap(i, j);
+                    sum += ranks[i] as u128;
+                }
+                if sum.abs_diff(centre) >= observed_deviation {
+                    at_least_as_extreme += 1;
+                }
+            }
+            MannWhitney {
+                p_value: (1 + at_least_as_extreme) as f64 / (1 + MANN_WHITNEY_PERMUTATIONS) as f64,
+                method: "monte_carlo_permutation_mann_whitney",
+            }
+        }
+    }
+
     /// DeLong covariance of the AUCs of two ROCs on the same examples (paired): members and
     /// non-members must be the same examples in the same order in both.
     pub fn delong_covariance(&self, other: &Roc) -> Result<Option<f64>, MiaError> {
@@ -636,4 +735,77 @@ mod tests {
         assert_eq!(roc.tpr_at_fpr(0.25, FprConvention::AtMost), 0.75);
         assert_eq!(roc.tpr_at_fpr(0.25, FprConvention::Below), 0.25);
     }
+}
+
+/// Smallest min(n₁, n₀) at which [`Roc::mann_whitney_test`] uses the normal approximation.
+pub const MANN_WHITNEY_NORMAL_MIN: usize = 50;
+/// Budget (≈ 2·m²·N² additions) above which the exact DP gives way to Monte Carlo.
+const MANN_WHITNEY_EXACT_COST: f64 = 5e8;
+/// Permutations of the Monte Carlo Mann–Whitney p-value and its fixed seed.
+pub const MANN_WHITNEY_PERMUTATIONS: u64 = 9_999;
+const MANN_WHITNEY_PERMUTATION_SEED: u64 = 0x4d57_5445_5354;
+
+/// A Mann–Whitney p-value and how it was computed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MannWhitney {
+    pub p_value: f64,
+    pub method: &'static str,
+}
+
+/// P(|2W − centre| ≥ observed) for the doubled rank sum 2W of a uniformly random subset of
+/// size m, over blocks of tied items (size t, doubled mid-rank r): the number of subsets with
+/// each (count, sum) is a DP over blocks, choosing j of a block in C(t, j) ways.
+fn exact_rank_sum_tail(
+    block_sizes: &[u64],
+    doubled_ranks: &[u64],
+    m: usize,
+    centre: u128,
+    observed_deviation: u128,
+) -> f64 {
+    let max_sum = doubled_ranks.last().copied().unwrap_or(0) as usize * m;
+    let width = max_sum + 1;
+    // ways[k * width + s]: number of subsets of k items with doubled rank sum s (as f64; the
+    // exact-DP budget keeps C(N, m) far below f64's range), normalised by their total at the end.
+    let mut ways = vec![0.0f64; (m + 1) * width];
+    ways[0] = 1.0;
+    let mut reachable_sum = 0usize;
+    for (&size, &rank) in block_sizes.iter().zip(doubled_ranks) {
+        let size = size as usize;
+        let rank = rank as usize;
+        let binomials = binomial_row(size);
+        reachable_sum = (reachable_sum + rank * size.min(m)).min(max_sum);
+        for k in (1..=m).rev() {
+            for j in 1..=size.min(k) {
+                let shift = j * rank;
+                let weight = binomials[j];
+                let (lower, upper) = ways.split_at_mut(k * width);
+                let source = &lower[(k - j) * width..(k - j) * width + width];
+                let target = &mut upper[..width];
+                for s in (0..=reachable_sum.saturating_sub(shift)).rev() {
+                    let value = source[s];
+                    if value != 0.0 {
+                        target[s + shift] += value * weight;
+                    }
+                }
+            }
+        }
+    }
+    let row = &ways[m * width..(m + 1) * width];
+    let total: f64 = row.iter().sum();
+    let tail: f64 = row
+        .iter()
+        .enumerate()
+        .filter(|(s, _)| (*s as u128).abs_diff(centre) >= observed_deviation)
+        .map(|(_, w)| w)
+        .sum();
+    (tail / total).min(1.0)
+}
+
+/// C(n, j) for j = 0..=n as f64.
+fn binomial_row(n: usize) -> Vec<f64> {
+    let mut row = vec![1.0f64; n + 1];
+    for j in 1..=n {
+        row[j] = row[j - 1] * (n + 1 - j) as f64 / j as f64;
+    }
+    row
 }

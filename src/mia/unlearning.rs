@@ -2,9 +2,19 @@
 //! same members and non-members, and the AUC gap with a paired DeLong interval.
 //!
 //! The headline is "indistinguishable from retraining or not": [`Outcome::Pass`] when every
-//! gap interval contains 0, [`Outcome::Fail`] when one excludes it, [`Outcome::Inconclusive`]
-//! when an interval cannot be formed. With m attacks each interval is taken at confidence
-//! 1 − (1 − c)/m (Bonferroni), so the family-wise confidence is at least c. `docs/mia.md` §4.4.
+//! attack's test accepts, [`Outcome::Fail`] when one rejects, [`Outcome::Inconclusive`] when a
+//! test cannot be made. With m attacks each test is at level (1 − c)/m (Bonferroni).
+//!
+//! - Paired gap to a retrained reference ([`compare_to_reference`]): the paired DeLong interval
+//!   excludes 0. DeLong is asymptotic, so with fewer than [`MIN_PAIRED_DELONG_PER_SIDE`]
+//!   members or non-members, or a zero variance estimate, the verdict is Inconclusive, never
+//!   Fail (at n = 2 per side its null false-Fail rate was 0.084 at nominal 0.05).
+//! - Gap to chance ([`compare_to_chance`]): the verdict is the two-sided Mann–Whitney test of
+//!   exchangeability (exact permutation distribution of U for small samples), which holds its
+//!   level at every n; the unpaired DeLong interval is still reported as the effect size.
+//!
+//! Family-wise error ≤ 1 − c then holds exactly for the chance comparison and asymptotically
+//! (checked by simulation at small n) for the paired one. `docs/mia.md` §4.4.
 
 use serde::Serialize;
 
@@ -25,9 +35,24 @@ pub struct AttackGap {
     pub auc_gap_ci: Option<Interval>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auc_gap_ci_reason: Option<String>,
-    /// Whether the interval contains 0; `null` when there is no interval.
+    /// Whether the attack is indistinguishable (the verdict's test accepts); `null` when no
+    /// test could be made.
     pub indistinguishable: Option<bool>,
+    /// What the verdict is based on: `paired_delong_interval` (gap interval contains 0) or a
+    /// Mann–Whitney method (`exact_mann_whitney`, `normal_mann_whitney_tie_corrected`,
+    /// `monte_carlo_permutation_mann_whitney`: p-value ≥ the per-attack level).
+    pub verdict_method: &'static str,
+    /// Two-sided p-value of the verdict's test, when it is a test (gap to chance).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p_value: Option<f64>,
+    /// Per-attack (Bonferroni-adjusted) significance level the verdict uses.
+    pub significance_level: f64,
 }
+
+/// Fewest members and fewest non-members for which the paired DeLong interval decides a
+/// verdict; below it the gap is Inconclusive. Chosen by the seeded simulation in
+/// `tests/mia_statistics.rs` (`paired_gap_null_false_fail_rate_is_held`) and `docs/mia.md` §4.4.
+pub const MIN_PAIRED_DELONG_PER_SIDE: usize = 20;
 
 /// The AUC gap between two ROCs on the same examples, with a paired DeLong interval.
 pub fn auc_gap(
@@ -41,6 +66,7 @@ pub fn auc_gap(
     }
     let covariance = unlearned.delong_covariance(retrained)?;
     let gap = unlearned.auc() - retrained.auc();
+    let smaller_side = unlearned.n_members().min(unlearned.n_nonmembers());
     let (ci, reason) = match (
         unlearned.delong_variance(),
         retrained.delong_variance(),
@@ -65,14 +91,40 @@ pub fn auc_gap(
             Some("DeLong needs at least two members and two non-members".to_string()),
         ),
     };
+    // The interval is asymptotic: below the minimum sample size, or when the variance estimate
+    // is 0 (every placement 0 or 1) and the interval collapses to a point, it decides nothing.
+    let (indistinguishable, reason) = match &ci {
+        None => (None, reason),
+        Some(_) if smaller_side < MIN_PAIRED_DELONG_PER_SIDE => (
+            None,
+            Some(format!(
+                "too few members/non-members for an asymptotic interval: {} and {}, \
+                 need at least {MIN_PAIRED_DELONG_PER_SIDE} of each",
+                unlearned.n_members(),
+                unlearned.n_nonmembers()
+            )),
+        ),
+        Some(ci) if ci.upper - ci.lower <= 4.0 * f64::EPSILON => (
+            None,
+            Some(
+                "the paired DeLong variance is 0 (every placement is 0 or 1): the asymptotic \
+                 interval collapses to a point and cannot decide"
+                    .to_string(),
+            ),
+        ),
+        Some(ci) => (Some(ci.contains(0.0)), None),
+    };
     Ok(AttackGap {
         attack: attack.to_string(),
         unlearned_auc: unlearned.auc(),
         retrained_auc: retrained.auc(),
         auc_gap: gap,
-        indistinguishable: ci.map(|ci| ci.contains(0.0)),
+        indistinguishable,
         auc_gap_ci: ci,
         auc_gap_ci_reason: reason,
+        verdict_method: "paired_delong_interval",
+        p_value: None,
+        significance_level: 1.0 - confidence,
     })
 }
 
@@ -111,8 +163,19 @@ fn combined_outcome(gaps: &[AttackGap]) -> Outcome {
             ),
         }
     } else if gaps.iter().any(|g| g.indistinguishable.is_none()) {
+        let reasons: Vec<String> = gaps
+            .iter()
+            .filter(|g| g.indistinguishable.is_none())
+            .map(|g| {
+                format!(
+                    "{}: {}",
+                    g.attack,
+                    g.auc_gap_ci_reason.as_deref().unwrap_or("no test")
+                )
+            })
+            .collect();
         Outcome::Inconclusive {
-            reason: "some AUC gap has no interval (too few examples)".into(),
+            reason: format!("no verdict for some attack ({})", reasons.join("; ")),
         }
     } else {
         Outcome::Pass
@@ -122,7 +185,9 @@ fn combined_outcome(gaps: &[AttackGap]) -> Outcome {
 /// The AUC of an attack that separates the audited (unlearned) model from retrained runs on
 /// the *same* examples, against chance: under exact unlearning the two are exchangeable, so
 /// the AUC is ½. Reported as an [`AttackGap`] with `retrained_auc` = ½ and the unpaired DeLong
-/// interval of AUC − ½ (`docs/mia.md` §3.4).
+/// interval of AUC − ½ as the effect size; the verdict is the two-sided Mann–Whitney test of
+/// exchangeability at level 1 − `confidence` ([`Roc::mann_whitney_test`]), exact at small n
+/// where DeLong is not (`docs/mia.md` §3.4, §4.4).
 pub fn gap_to_chance(attack: &str, roc: &Roc, confidence: f64) -> Result<AttackGap, MiaError> {
     if !(confidence > 0.0 && confidence < 1.0) {
         return Err(MiaError::parameter("confidence", "must be in (0, 1)"));
@@ -138,7 +203,7 @@ pub fn gap_to_chance(attack: &str, roc: &Roc, confidence: f64) -> Result<AttackG
                     lower: (gap - z * se).next_down().max(-0.5),
                     upper: (gap + z * se).next_up().min(0.5),
                     confidence,
-                    method: "delong",
+                    method: "delong_effect_size",
                 }),
                 None,
             )
@@ -148,14 +213,19 @@ pub fn gap_to_chance(attack: &str, roc: &Roc, confidence: f64) -> Result<AttackG
             Some("DeLong needs at least two members and two non-members".to_string()),
         ),
     };
+    let test = roc.mann_whitney_test();
+    let significance_level = 1.0 - confidence;
     Ok(AttackGap {
         attack: attack.to_string(),
         unlearned_auc: roc.auc(),
         retrained_auc: 0.5,
         auc_gap: gap,
-        indistinguishable: ci.map(|ci| ci.contains(0.0)),
+        indistinguishable: Some(test.p_value >= significance_level),
         auc_gap_ci: ci,
         auc_gap_ci_reason: reason,
+        verdict_method: test.method,
+        p_value: Some(test.p_value),
+        significance_level,
     })
 }
 
