@@ -330,52 +330,7 @@ pub fn grid_search(
     bounds: &RateBounds,
     delta: f64,
 ) -> Result<SearchOutcome, StatsError> {
-    let n_u = sides.unlearned.len();
-    let n_r = sides.retrained.len();
-    let mut tests = Vec::with_capacity(grid_test_count(n_u, n_r));
-    for j in tail_ranks(n_r) {
-        let k = (j - 1) as u64;
-        // Upper tail of the retrained side: few retrained above t.
-        let t = sides.retrained[n_r - j];
-        tests.push(sides.evaluate(
-            Comparison::Greater,
-            t,
-            RankBound::FalsePositives(k),
-            bounds,
-            delta,
-        )?);
-        // Lower tail of the retrained side.
-        let t = sides.retrained[j - 1];
-        tests.push(sides.evaluate(
-            Comparison::Less,
-            t,
-            RankBound::FalsePositives(k),
-            bounds,
-            delta,
-        )?);
-    }
-    for j in tail_ranks(n_u) {
-        let k = (j - 1) as u64;
-        // Upper tail of the unlearned side: few unlearned above t, so "unlearned if ≤ t".
-        let t = sides.unlearned[n_u - j];
-        tests.push(sides.evaluate(
-            Comparison::LessEqual,
-            t,
-            RankBound::FalseNegatives(k),
-            bounds,
-            delta,
-        )?);
-        // Lower tail of the unlearned side: "unlearned if ≥ t".
-        let t = sides.unlearned[j - 1];
-        tests.push(sides.evaluate(
-            Comparison::GreaterEqual,
-            t,
-            RankBound::FalseNegatives(k),
-            bounds,
-            delta,
-        )?);
-    }
-    Ok(fold(tests))
+    tail_grid(sides, bounds, delta, true)
 }
 
 /// The tail grid's thresholds (both rule directions), bounded with plain Clopper–Pearson at the
@@ -385,40 +340,44 @@ pub fn best_on_selection(
     bounds: &RateBounds,
     delta: f64,
 ) -> Result<SearchOutcome, StatsError> {
-    let mut tests = Vec::new();
+    tail_grid(sides, bounds, delta, false)
+}
+
+/// The four tests per rank of the tail grid; `rank_bounds` bounds the threshold's own side
+/// through its rank (certification) or by its plain count (selection).
+fn tail_grid(
+    sides: &SortedSides,
+    bounds: &RateBounds,
+    delta: f64,
+    rank_bounds: bool,
+) -> Result<SearchOutcome, StatsError> {
     let n_u = sides.unlearned.len();
     let n_r = sides.retrained.len();
+    let rank = |bound: fn(u64) -> RankBound, j: usize| {
+        if rank_bounds {
+            bound((j - 1) as u64)
+        } else {
+            RankBound::None
+        }
+    };
+    let mut tests = Vec::with_capacity(grid_test_count(n_u, n_r));
     for j in tail_ranks(n_r) {
-        tests.push(sides.evaluate(
-            Comparison::Greater,
-            sides.retrained[n_r - j],
-            RankBound::None,
-            bounds,
-            delta,
-        )?);
-        tests.push(sides.evaluate(
-            Comparison::Less,
-            sides.retrained[j - 1],
-            RankBound::None,
-            bounds,
-            delta,
-        )?);
+        let bound = rank(RankBound::FalsePositives, j);
+        // Upper tail of the retrained side: few retrained above t.
+        let t = sides.retrained[n_r - j];
+        tests.push(sides.evaluate(Comparison::Greater, t, bound, bounds, delta)?);
+        // Lower tail of the retrained side.
+        let t = sides.retrained[j - 1];
+        tests.push(sides.evaluate(Comparison::Less, t, bound, bounds, delta)?);
     }
     for j in tail_ranks(n_u) {
-        tests.push(sides.evaluate(
-            Comparison::LessEqual,
-            sides.unlearned[n_u - j],
-            RankBound::None,
-            bounds,
-            delta,
-        )?);
-        tests.push(sides.evaluate(
-            Comparison::GreaterEqual,
-            sides.unlearned[j - 1],
-            RankBound::None,
-            bounds,
-            delta,
-        )?);
+        let bound = rank(RankBound::FalseNegatives, j);
+        // Upper tail of the unlearned side: few unlearned above t, so "unlearned if ≤ t".
+        let t = sides.unlearned[n_u - j];
+        tests.push(sides.evaluate(Comparison::LessEqual, t, bound, bounds, delta)?);
+        // Lower tail of the unlearned side: "unlearned if ≥ t".
+        let t = sides.unlearned[j - 1];
+        tests.push(sides.evaluate(Comparison::GreaterEqual, t, bound, bounds, delta)?);
     }
     Ok(fold(tests))
 }
