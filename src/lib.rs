@@ -19,6 +19,7 @@
 
 pub mod audit;
 pub mod certify;
+pub mod evidence;
 pub mod io;
 pub mod mechanisms;
 pub mod metrics;

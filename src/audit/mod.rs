@@ -67,6 +67,9 @@ pub enum AuditError {
     },
     #[error(transparent)]
     Stats(#[from] StatsError),
+    /// The claim could not be built (`evidence::Claim::new`).
+    #[error(transparent)]
+    Claim(#[from] crate::evidence::EvidenceError),
 }
 
 fn invalid(parameter: &'static str, value: impl ToString, message: &'static str) -> AuditError {
@@ -77,58 +80,9 @@ fn invalid(parameter: &'static str, value: impl ToString, message: &'static str)
     }
 }
 
-/// Which family the claimed guarantee belongs to; decides whether the Gaussian-DP conversion
-/// may be reported as a bound.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum ClaimFamily {
-    /// Any (ε, δ) mechanism: only nonparametric bounds are certified.
-    #[default]
-    Generic,
-    /// The mechanism is claimed to be Gaussian (μ-GDP); a GDP lower bound on μ converted to ε
-    /// is then a valid bound against the claim.
-    Gaussian,
-}
-
-/// A validated (ε, δ)-unlearning claim: ε > 0 finite (or absent: report the bound only),
-/// δ ∈ (0, 1). Nothing unvalidated can be built.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Claim {
-    epsilon: Option<f64>,
-    delta: f64,
-    family: ClaimFamily,
-}
-
-impl Claim {
-    pub fn new(epsilon: Option<f64>, delta: f64) -> Result<Self, AuditError> {
-        if let Some(e) = epsilon
-            && !(e.is_finite() && e > 0.0)
-        {
-            return Err(invalid("claim epsilon", e, "must be finite and > 0"));
-        }
-        if !(delta.is_finite() && delta > 0.0 && delta < 1.0) {
-            return Err(invalid("delta", delta, "must lie strictly between 0 and 1"));
-        }
-        Ok(Claim {
-            epsilon,
-            delta,
-            family: ClaimFamily::Generic,
-        })
-    }
-    pub fn with_family(mut self, family: ClaimFamily) -> Self {
-        self.family = family;
-        self
-    }
-    pub fn epsilon(&self) -> Option<f64> {
-        self.epsilon
-    }
-    pub fn delta(&self) -> f64 {
-        self.delta
-    }
-    pub fn family(&self) -> ClaimFamily {
-        self.family
-    }
-}
+/// The claim under audit: one type for the whole crate, defined in [`crate::evidence`]
+/// (re-exported here so `audit::Claim` keeps working).
+pub use crate::evidence::{Claim, ClaimFamily};
 
 /// How the tests are chosen and the error budget spent (`docs/epsilon.md` §3).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

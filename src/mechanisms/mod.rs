@@ -20,7 +20,7 @@ mod output_perturbation;
 mod sekhari;
 mod zhang;
 
-pub use certificates::Certificate;
+pub use certificates::{Certificate, CertificateStatus};
 pub use d2d::DescentToDelete;
 pub use fisher::{Fisher, diagonal_fisher};
 pub use guo::{Guo, GuoFault, GuoParams, Removal, perturbed_gradient_norm};

@@ -33,13 +33,8 @@ pub struct PlanMeta {
     pub seed: u64,
 }
 
-/// The space a claim is measured in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Space {
-    Weights,
-    Outputs,
-}
+/// The space a claim is measured in: one type for the crate ([`crate::evidence::Space`]).
+pub use crate::evidence::Space;
 
 /// `[claim]`: the (ε, δ)-unlearning claim under audit.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -79,31 +74,9 @@ pub struct EvidenceSpec {
     pub mechanism: Option<MechanismSpec>,
 }
 
-/// What each mechanism run records (`sampling::Record`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RecordSpec {
-    /// Flattened parameters (weight space).
-    Weights,
-    /// Per forget example, ln p_y − ln(1 − p_y) (output space).
-    ForgetScores,
-    /// Per forget example, −ln p_y (output space).
-    ForgetLosses,
-    /// Mean logit-scaled confidence over the forget set (output space, d = 1).
-    Statistic,
-}
-
-impl RecordSpec {
-    /// The snake_case name as written in plans.
-    pub fn name(self) -> &'static str {
-        match self {
-            RecordSpec::Weights => "weights",
-            RecordSpec::ForgetScores => "forget_scores",
-            RecordSpec::ForgetLosses => "forget_losses",
-            RecordSpec::Statistic => "statistic",
-        }
-    }
-}
+/// What each mechanism run records: one type for the CLI and plans ([`crate::sampling::Record`],
+/// written in plans as `weights`, `forget_scores`, `forget_losses`, `statistic`).
+pub use crate::sampling::Record as RecordSpec;
 
 fn default_label_column() -> String {
     "label".into()
@@ -213,15 +186,9 @@ pub enum CertifiedMechanism {
     OutputPerturbation,
 }
 
-/// Gaussian calibration of a certificate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CalibrationSpec {
-    #[default]
-    Analytic,
-    Classical,
-    Zcdp,
-}
+/// Gaussian calibration of a certificate: one type for the CLI and plans
+/// ([`crate::certify::gaussian::Calibration`]; `analytic`, `classical`, `zcdp`).
+pub use crate::certify::gaussian::Calibration as CalibrationSpec;
 
 /// `[certify]`: the theoretical ε of the mechanism's parameters at the claim's δ.
 #[derive(Debug, Clone, Deserialize, Serialize)]
