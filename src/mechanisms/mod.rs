@@ -16,6 +16,7 @@ mod guo;
 mod koloskova;
 mod linear;
 mod model_clip;
+mod options;
 mod output_perturbation;
 mod sekhari;
 mod zhang;
@@ -27,6 +28,8 @@ pub use guo::{Guo, GuoFault, GuoParams, Removal, perturbed_gradient_norm};
 pub use koloskova::Koloskova;
 pub use linear::{Retrain, RetrainFault, RetrainParams};
 pub use model_clip::KoloskovaModelClip;
+pub use options::MechanismOptions;
+pub(crate) use options::mechanism_options;
 pub use sekhari::{LOGISTIC_HESSIAN_LIPSCHITZ, Sekhari};
 pub use zhang::{Zhang, ZhangParams};
 
@@ -167,8 +170,9 @@ impl Split {
     }
 }
 
-/// Which reference model a mechanism trains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// Which reference model a mechanism trains (`--model`, plans' `model`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum ModelKind {
     /// Binary (2 classes) or one-vs-rest logistic regression.
@@ -229,51 +233,6 @@ pub const MECHANISM_NAMES: &[&str] = &[
     "koloskova-model-clip-small-noise",
     "koloskova-model-clip-reused-noise",
 ];
-
-/// Generic parameters as given on the command line; each mechanism reads what it needs and
-/// validates it.
-#[derive(Debug, Clone, Default)]
-pub struct MechanismOptions {
-    /// Reference model (`None`: the mechanism's default).
-    pub model: Option<ModelKind>,
-    /// Per-example L2 coefficient λ (the objective has `(λ n/2)‖w‖²`).
-    pub lambda: Option<f64>,
-    /// Noise standard deviation σ (objective perturbation or output noise).
-    pub sigma: Option<f64>,
-    /// Target ε of the certificate.
-    pub epsilon: Option<f64>,
-    /// Target δ of the certificate.
-    pub delta: Option<f64>,
-    /// Number of (fine-tuning / descent) steps.
-    pub steps: Option<usize>,
-    /// Step size.
-    pub learning_rate: Option<f64>,
-    /// Fisher forgetting's noise scale α.
-    pub alpha: Option<f64>,
-    /// Koloskova et al.: C0, the clipping radius of the initial model.
-    pub model_clip: Option<f64>,
-    /// Koloskova et al. (gradient clipping): C1, the gradient clipping norm.
-    pub gradient_clip: Option<f64>,
-    /// Koloskova et al. (model clipping): C2, the projection radius of every noisy step;
-    /// Zhang et al.: C, the norm bound of training.
-    pub projection_radius: Option<f64>,
-    /// Koloskova et al. (model clipping): σ0, noise on the clipped initial model.
-    pub initial_sigma: Option<f64>,
-    /// Zhang et al.: the approximation-error bound Δ.
-    pub approximation_error: Option<f64>,
-    /// Zhang et al.: hidden units of the MLP.
-    pub hidden: Option<usize>,
-    /// Zhang et al.: local convex approximation γ (Hessian damping).
-    pub damping: Option<f64>,
-    /// Zhang et al.: LiSSA scale.
-    pub lissa_scale: Option<f64>,
-    /// Zhang et al.: LiSSA recursion depth.
-    pub lissa_steps: Option<usize>,
-    /// Zhang et al.: LiSSA mini-batch size.
-    pub lissa_batch: Option<usize>,
-    /// Zhang et al.: number of sequential requests the forget set is split into.
-    pub rounds: Option<usize>,
-}
 
 /// Builds the mechanism `name` on `split`.
 pub fn build(

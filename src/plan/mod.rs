@@ -243,7 +243,7 @@ fn typed_parts(
                 forget,
                 trials: *spec.trials.get_ref(),
                 record: spec.record,
-                options: typed::mechanism_options(spec),
+                options: spec.options(),
             })
         }
     };
@@ -513,15 +513,6 @@ fn validate_values(file: &PlanFile, source: &str, invalid: &Invalid) -> Result<(
                     "give exactly one of forget_count (> 0) or forget (a non-empty list)".into(),
                 ));
             }
-        }
-        if let Some(model) = &mechanism.model
-            && crate::mechanisms::ModelKind::parse(model).is_none()
-        {
-            return Err(invalid(
-                "evidence.mechanism.model",
-                line,
-                format!("`{model}`: expected logistic or softmax"),
-            ));
         }
         if file.epsilon.is_none() && file.ulira.is_none() {
             return Err(invalid(

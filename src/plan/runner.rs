@@ -15,9 +15,7 @@ use super::report::{
 };
 use super::rules::{Bound, Metric, Rule};
 use super::schema::Check;
-use super::typed::{
-    CertifiedMechanismPlan, EpsilonEvidence, ForgetSelection, MechanismPlan, record_name,
-};
+use super::typed::{CertifiedMechanismPlan, EpsilonEvidence, MechanismPlan, record_name};
 use super::{Plan, PlanError};
 use crate::audit::EpsilonAudit;
 use crate::certify::Certificate;
@@ -798,53 +796,42 @@ impl crate::sampling::Observer for RunCounter<'_> {
     }
 }
 
-/// Runs the plan's mechanism `trials` times per side (`sampling::run_trials`, seed
-/// `plan.seed`), the same way `unlearn-audit sample` does.
+/// Runs the plan's mechanism `trials` times per side through the sampling pipeline
+/// (`sampling::pipeline::sample_in_process`, seed `plan.seed`), the same path as
+/// `unlearn-audit sample`.
 fn sample_mechanism(
     plan: &Plan,
     spec: &MechanismPlan,
     progress: &dyn PlanProgress,
 ) -> Result<(MechanismRun, (crate::io::SampleSet, crate::io::SampleSet)), PlanError> {
-    use crate::mechanisms::Split;
-    use crate::sampling::run_trials;
+    use crate::sampling::pipeline::{SampleRequest, sample_in_process};
     let seed = plan.file.plan.seed;
-    let data = load_dataset(spec)?;
-    let forget = match &spec.forget {
-        ForgetSelection::Count(count) => {
-            let count = *count;
-            if count >= data.len() {
-                return Err(PlanError::Analysis {
-                    analysis: "evidence.mechanism",
-                    message: format!(
-                        "forget_count = {count}: the data has only {} rows",
-                        data.len()
-                    ),
-                });
-            }
-            Split::choose_forget_indices(data.len(), count, seed)
-        }
-        ForgetSelection::Indices(indices) => indices.clone(),
+    let request = SampleRequest {
+        mechanism: spec.name.clone(),
+        data: spec.data.path.clone(),
+        label_column: spec.label_column.clone(),
+        forget: spec.forget.clone(),
+        trials: spec.trials,
+        seed,
+        record: spec.record,
+        options: spec.options.clone(),
     };
-    let split = Split::new(&data, &forget).map_err(|e| analysis_error("evidence.mechanism", e))?;
-    let mechanism = crate::mechanisms::build(&spec.name, split, &spec.options)
-        .map_err(|e| analysis_error("evidence.mechanism", e))?;
     let counter = RunCounter {
         progress,
         done: Default::default(),
         total: Default::default(),
     };
-    let trials = spec.trials;
-    let samples = run_trials(mechanism.as_ref(), trials, seed, spec.record, &counter)
+    let runs = sample_in_process(&request, &counter)
         .map_err(|e| analysis_error("evidence.mechanism", e))?;
     let source = |side: &str| std::path::PathBuf::from(format!("{}:{side}", spec.name));
     let run = MechanismRun {
         name: spec.name.clone(),
-        parameters: mechanism.parameters(),
-        certificate: mechanism.certificate(),
-        trials,
+        parameters: runs.parameters,
+        certificate: runs.certificate,
+        trials: spec.trials,
         record: spec.record,
-        record_dimension: samples.unlearned.ncols(),
-        forget_indices: forget,
+        record_dimension: runs.unlearned.ncols(),
+        forget_indices: runs.forget_indices,
         seed,
     };
     Ok((
@@ -852,11 +839,11 @@ fn sample_mechanism(
         (
             crate::io::SampleSet {
                 source: source("unlearned"),
-                values: samples.unlearned,
+                values: runs.unlearned,
             },
             crate::io::SampleSet {
                 source: source("retrained"),
-                values: samples.retrained,
+                values: runs.retrained,
             },
         ),
     ))
@@ -864,14 +851,6 @@ fn sample_mechanism(
 
 /// The labelled CSV of `[evidence.mechanism]`.
 fn load_dataset(spec: &MechanismPlan) -> Result<crate::models::Dataset, PlanError> {
-    let data_path = &spec.data.path;
-    let table = crate::io::read_labelled_csv(data_path, &spec.label_column)
-        .map_err(|e| analysis_error("evidence.mechanism", e))?;
-    let num_classes = table.num_classes.max(2);
-    crate::models::Dataset::new(table.features, table.labels, num_classes).map_err(|e| {
-        PlanError::Analysis {
-            analysis: "evidence.mechanism",
-            message: format!("{}: {}", data_path.display(), error_chain(&e)),
-        }
-    })
+    crate::sampling::pipeline::load_dataset(&spec.data.path, &spec.label_column)
+        .map_err(|e| analysis_error("evidence.mechanism", e))
 }

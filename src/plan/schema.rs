@@ -82,11 +82,36 @@ fn default_label_column() -> String {
     "label".into()
 }
 
-/// `[evidence.mechanism]`: a reference mechanism (`mechanisms::build`) run `trials` times per
-/// side on a labelled CSV; its two sample sets are the evidence of `[epsilon]`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct MechanismSpec {
+macro_rules! define_mechanism_spec {
+    ({ $($fixed:tt)* } $( $(#[doc = $doc:expr])* $name:ident : $ty:ty ),* $(,)?) => {
+        /// `[evidence.mechanism]`: a reference mechanism (`mechanisms::build`) run `trials`
+        /// times per side on a labelled CSV; its two sample sets are the evidence of
+        /// `[epsilon]`. The mechanism parameters are the keys of
+        /// [`crate::mechanisms::MechanismOptions`], declared once in
+        /// `mechanisms::mechanism_options!` and shared with `unlearn-audit sample`.
+        #[derive(Debug, Clone, Deserialize, Serialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct MechanismSpec {
+            $($fixed)*
+            $(
+                $(#[doc = $doc])*
+                pub $name: Option<$ty>,
+            )*
+        }
+
+        impl MechanismSpec {
+            /// The mechanism parameters this table gives.
+            pub fn options(&self) -> crate::mechanisms::MechanismOptions {
+                crate::mechanisms::MechanismOptions {
+                    model: self.model,
+                    $( $name: self.$name, )*
+                }
+            }
+        }
+    };
+}
+
+crate::mechanisms::mechanism_options!(define_mechanism_spec! {
     pub name: Spanned<String>,
     pub data: Spanned<String>,
     #[serde(default = "default_label_column")]
@@ -98,29 +123,8 @@ pub struct MechanismSpec {
     pub trials: Spanned<usize>,
     pub record: RecordSpec,
     /// `logistic` or `softmax` (default: the mechanism's).
-    pub model: Option<String>,
-    pub lambda: Option<f64>,
-    pub sigma: Option<f64>,
-    pub epsilon: Option<f64>,
-    pub delta: Option<f64>,
-    pub steps: Option<usize>,
-    pub learning_rate: Option<f64>,
-    /// Fisher forgetting's noise scale α.
-    pub alpha: Option<f64>,
-    // The remaining `mechanisms::MechanismOptions`, passed through as given (each mechanism
-    // validates what it reads; see `unlearn-audit sample --help`).
-    pub model_clip: Option<f64>,
-    pub gradient_clip: Option<f64>,
-    pub projection_radius: Option<f64>,
-    pub initial_sigma: Option<f64>,
-    pub approximation_error: Option<f64>,
-    pub damping: Option<f64>,
-    pub lissa_scale: Option<f64>,
-    pub hidden: Option<usize>,
-    pub lissa_steps: Option<usize>,
-    pub lissa_batch: Option<usize>,
-    pub rounds: Option<usize>,
-}
+    pub model: Option<crate::mechanisms::ModelKind>,
+});
 
 /// `[epsilon]`: the empirical ε lower bound from the two sample sets, and the verdict on the
 /// claim (`audit::audit_epsilon`, `docs/epsilon.md`).

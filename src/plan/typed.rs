@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use super::schema::{EpsilonSpec, MechanismSpec, MiaSpec, UliraSpec};
+use super::schema::{EpsilonSpec, MiaSpec, UliraSpec};
 use crate::certify::gaussian::Calibration;
 use crate::evidence::Claim;
 use crate::mechanisms::MechanismOptions;
@@ -65,14 +65,8 @@ pub enum CertifiedMechanismPlan {
     OutputPerturbation { clip_radius: f64 },
 }
 
-/// How the forget set of `[evidence.mechanism]` is chosen.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ForgetSelection {
-    /// This many rows by a seeded shuffle.
-    Count(usize),
-    /// These row indices, in this order.
-    Indices(Vec<usize>),
-}
+/// How the forget set of `[evidence.mechanism]` is chosen (the sampling pipeline's type).
+pub use crate::sampling::pipeline::ForgetSelection;
 
 /// `[evidence.mechanism]`, validated: a known name, a forget selection, the record, the
 /// options the mechanism reads.
@@ -112,34 +106,6 @@ pub struct EpsilonPlan {
 pub struct UliraPlan {
     pub spec: UliraSpec,
     pub mechanism: MechanismPlan,
-}
-
-/// The mechanism options a `[evidence.mechanism]` table gives.
-pub(super) fn mechanism_options(spec: &MechanismSpec) -> MechanismOptions {
-    MechanismOptions {
-        model: spec
-            .model
-            .as_deref()
-            .and_then(crate::mechanisms::ModelKind::parse),
-        lambda: spec.lambda,
-        sigma: spec.sigma,
-        epsilon: spec.epsilon,
-        delta: spec.delta,
-        steps: spec.steps,
-        learning_rate: spec.learning_rate,
-        alpha: spec.alpha,
-        model_clip: spec.model_clip,
-        gradient_clip: spec.gradient_clip,
-        projection_radius: spec.projection_radius,
-        initial_sigma: spec.initial_sigma,
-        approximation_error: spec.approximation_error,
-        damping: spec.damping,
-        lissa_scale: spec.lissa_scale,
-        hidden: spec.hidden,
-        lissa_steps: spec.lissa_steps,
-        lissa_batch: spec.lissa_batch,
-        rounds: spec.rounds,
-    }
 }
 
 /// The snake_case name of a record, as written in plans and reports.

@@ -8,6 +8,7 @@
 //! whatever the number of threads.
 
 pub mod external;
+pub mod pipeline;
 pub mod shadow;
 
 pub use shadow::{ShadowWorlds, scaled_logit_scores, shadow_worlds};
