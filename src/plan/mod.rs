@@ -11,7 +11,8 @@
 //!   and combines them into a verdict: any failed rule fails; otherwise a rule whose metric
 //!   could not be computed makes the audit inconclusive, never a pass.
 //!
-//! Every key, its type and default are in `docs/plans.md`; how to write and read an audit is in
+//! The typed plan and its place in the crate: `docs/architecture.md`; how each check decides:
+//! `docs/verdicts.md`. Every key, its type and default are in `docs/plans.md`; how to write and read an audit is in
 //! `docs/guide.md`.
 
 mod html;

@@ -1,6 +1,8 @@
 //! Pass/fail rules: a named metric against a threshold, or a named check. Rules are validated
 //! against the analyses the plan enables, so a rule on a metric that nothing computes is a plan
-//! error (exit 2), not a silent pass. The catalogue is in `docs/plans.md` §Rules.
+//! error (exit 2), not a silent pass; so is a metric whose split or file the evidence lacks
+//! (read at validation, names only). The catalogue is in `docs/plans.md` §Rules; how rules
+//! decide is in `docs/verdicts.md` §Rules.
 
 use serde::Serialize;
 
