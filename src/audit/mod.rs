@@ -67,6 +67,9 @@ pub enum AuditError {
     },
     #[error(transparent)]
     Stats(#[from] StatsError),
+    /// The claim could not be built (`evidence::Claim::new`).
+    #[error(transparent)]
+    Claim(#[from] crate::evidence::EvidenceError),
 }
 
 fn invalid(parameter: &'static str, value: impl ToString, message: &'static str) -> AuditError {
@@ -77,58 +80,9 @@ fn invalid(parameter: &'static str, value: impl ToString, message: &'static str)
     }
 }
 
-/// Which family the claimed guarantee belongs to; decides whether the Gaussian-DP conversion
-/// may be reported as a bound.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum ClaimFamily {
-    /// Any (ε, δ) mechanism: only nonparametric bounds are certified.
-    #[default]
-    Generic,
-    /// The mechanism is claimed to be Gaussian (μ-GDP); a GDP lower bound on μ converted to ε
-    /// is then a valid bound against the claim.
-    Gaussian,
-}
-
-/// A validated (ε, δ)-unlearning claim: ε > 0 finite (or absent: report the bound only),
-/// δ ∈ (0, 1). Nothing unvalidated can be built.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Claim {
-    epsilon: Option<f64>,
-    delta: f64,
-    family: ClaimFamily,
-}
-
-impl Claim {
-    pub fn new(epsilon: Option<f64>, delta: f64) -> Result<Self, AuditError> {
-        if let Some(e) = epsilon
-            && !(e.is_finite() && e > 0.0)
-        {
-            return Err(invalid("claim epsilon", e, "must be finite and > 0"));
-        }
-        if !(delta.is_finite() && delta > 0.0 && delta < 1.0) {
-            return Err(invalid("delta", delta, "must lie strictly between 0 and 1"));
-        }
-        Ok(Claim {
-            epsilon,
-            delta,
-            family: ClaimFamily::Generic,
-        })
-    }
-    pub fn with_family(mut self, family: ClaimFamily) -> Self {
-        self.family = family;
-        self
-    }
-    pub fn epsilon(&self) -> Option<f64> {
-        self.epsilon
-    }
-    pub fn delta(&self) -> f64 {
-        self.delta
-    }
-    pub fn family(&self) -> ClaimFamily {
-        self.family
-    }
-}
+/// The claim under audit: one type for the whole crate, defined in [`crate::evidence`]
+/// (re-exported here so `audit::Claim` keeps working).
+pub use crate::evidence::{Claim, ClaimFamily};
 
 /// How the tests are chosen and the error budget spent (`docs/epsilon.md` §3).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -320,6 +274,27 @@ pub struct Estimate {
     pub method: &'static str,
 }
 
+/// Whether the Gaussian-DP conversion is a bound (serialised as `bound` or
+/// `estimate, not a bound`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum GdpStatus {
+    /// A valid lower bound: the claim is Gaussian-family.
+    #[serde(rename = "bound")]
+    Bound,
+    /// An estimate only: the claim is generic.
+    #[serde(rename = "estimate, not a bound")]
+    Estimate,
+}
+
+impl std::fmt::Display for GdpStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            GdpStatus::Bound => "bound",
+            GdpStatus::Estimate => "estimate, not a bound",
+        })
+    }
+}
+
 /// The Gaussian-DP conversion.
 #[derive(Debug, Clone, Serialize)]
 pub struct GdpReport {
@@ -328,7 +303,7 @@ pub struct GdpReport {
     /// ε at the audit's δ implied by `mu_lower_bound`.
     pub epsilon: f64,
     /// "bound" (Gaussian-family claim) or "estimate, not a bound".
-    pub status: &'static str,
+    pub status: GdpStatus,
     pub note: &'static str,
 }
 
@@ -1073,9 +1048,9 @@ pub fn audit_epsilon(
             mu_lower_bound: mu,
             epsilon: gdp_epsilon(mu, delta),
             status: if bound {
-                "bound"
+                GdpStatus::Bound
             } else {
-                "estimate, not a bound"
+                GdpStatus::Estimate
             },
             note: if bound {
                 "valid lower bound for a Gaussian-family (mu-GDP) claim at the audit's confidence"
@@ -1089,7 +1064,7 @@ pub fn audit_epsilon(
     // For a Gaussian-family claim the GDP conversion is a certified bound under the same
     // simultaneous event, so the verdict may use the larger of the two.
     let decisive_bound = match &gdp {
-        Some(g) if g.status == "bound" => core.epsilon_lower_bound.max(g.epsilon),
+        Some(g) if g.status == GdpStatus::Bound => core.epsilon_lower_bound.max(g.epsilon),
         _ => core.epsilon_lower_bound,
     };
 
@@ -1106,7 +1081,7 @@ pub fn audit_epsilon(
         }),
         Some(claimed)
             if epsilon_ceiling_corrected <= claimed
-                && gdp.as_ref().is_none_or(|g| g.status != "bound") =>
+                && gdp.as_ref().is_none_or(|g| g.status != GdpStatus::Bound) =>
         {
             samples_needed_per_side =
                 samples_needed(claimed, delta, core.alpha_per_example, options.selection)?;
@@ -1279,15 +1254,7 @@ pub fn audit_epsilon(
 mod unit {
     use super::*;
 
-    #[test]
-    fn claim_validates() {
-        assert!(Claim::new(Some(1.0), 1e-5).is_ok());
-        assert!(Claim::new(None, 1e-5).is_ok());
-        assert!(Claim::new(Some(0.0), 1e-5).is_err());
-        assert!(Claim::new(Some(f64::NAN), 1e-5).is_err());
-        assert!(Claim::new(Some(1.0), 0.0).is_err());
-        assert!(Claim::new(Some(1.0), 1.0).is_err());
-    }
+    // Claim validation is tested with the type, in `evidence`.
 
     #[test]
     fn gdp_conversion_matches_reference() {

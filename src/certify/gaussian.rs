@@ -329,11 +329,14 @@ mod tests {
     }
 }
 
-/// Which Gaussian calibration gives a certificate's headline numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// Which Gaussian calibration gives a certificate's headline numbers: one type for the CLI
+/// (`--calibration`) and plans (`certify.calibration`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Calibration {
     /// Balle & Wang 2018: exact, every ε > 0 (the default).
+    #[default]
     Analytic,
     /// Dwork & Roth Thm A.1: proven for ε < 1 only.
     Classical,

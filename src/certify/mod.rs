@@ -24,7 +24,7 @@ pub mod renyi;
 pub mod sekhari;
 pub mod zhang;
 
-pub use finding::Certificate;
+pub use finding::{Certificate, CertificateStatus};
 
 /// Errors of the certificate computations.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

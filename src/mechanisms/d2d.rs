@@ -215,12 +215,11 @@ impl Mechanism for DescentToDelete {
         Ok(self.output.reference(rng))
     }
     fn certificate(&self) -> Certificate {
-        self.output.certificate(Certificate::certified(
-            self.certificate.epsilon,
-            self.certificate.delta,
-            "Neel et al. 2021 Thm 3.1, sensitivity 8Lγ^T/(m n (1 − γ^T)), zCDP Gaussian σ via \
+        self.output
+            .certificate(self.certificate.clone().with_reason(
+                "Neel et al. 2021 Thm 3.1, sensitivity 8Lγ^T/(m n (1 − γ^T)), zCDP Gaussian σ via \
              certify::descent_to_delete (docs/mechanisms.md §2.3)",
-        ))
+            ))
     }
     fn parameters(&self) -> serde_json::Value {
         self.parameters.clone()

@@ -191,9 +191,7 @@ impl Mechanism for Koloskova {
     }
     fn certificate(&self) -> Certificate {
         claimed_certificate(
-            Certificate::certified(
-                self.certificate.epsilon,
-                self.certificate.delta,
+            self.certificate.clone().with_reason(
                 "Koloskova et al. 2025 gradient clipping: Rényi accountant with improved conversion via \
                  certify::koloskova (docs/mechanisms.md §2.5)",
             ),

@@ -203,9 +203,7 @@ impl Mechanism for KoloskovaModelClip {
     }
     fn certificate(&self) -> Certificate {
         claimed_certificate(
-            Certificate::certified(
-                self.certificate.epsilon,
-                self.certificate.delta,
+            self.certificate.clone().with_reason(
                 "Koloskova et al. 2025 model clipping: hockey-stick contraction recursion via \
                  certify::koloskova::ModelClip (docs/mechanisms.md §2.9)",
             ),

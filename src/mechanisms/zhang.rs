@@ -387,9 +387,7 @@ impl Mechanism for Zhang {
     }
 
     fn certificate(&self) -> Certificate {
-        let certificate = Certificate::certified(
-            self.certificate.epsilon,
-            self.certificate.delta,
+        let certificate = self.certificate.clone().with_reason(
             "Zhang et al. 2024: Gaussian mechanism on the approximation-error bound Δ via \
              certify::zhang (docs/mechanisms.md §2.8); valid only if Δ really bounds ‖w̃ − w̃*‖",
         );

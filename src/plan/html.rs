@@ -116,8 +116,8 @@ fn certificate_block(report: &AuditReport) -> String {
                     c.calibration.clone().unwrap_or_else(|| "—".into()),
                 ])
                 .row(["σ".to_string(), fmt_optional(c.sigma)])
-                .row(["certified ε".to_string(), fmt_number(c.epsilon)])
-                .row(["certified δ".to_string(), fmt_number(c.delta)])
+                .row(["certified ε".to_string(), fmt_optional(c.epsilon)])
+                .row(["certified δ".to_string(), fmt_optional(c.delta)])
                 .row(["source".to_string(), c.source.clone()]);
             out.push_str(&table_html(&table));
         }

@@ -302,7 +302,7 @@ impl Finding for AuditReport {
                  certificate: ε = {}, δ = {} ({}).\n",
                 mechanism.name,
                 mechanism.trials,
-                mechanism.record.name(),
+                super::typed::record_name(mechanism.record),
                 mechanism.record_dimension,
                 fmt_optional(mechanism.certificate.epsilon),
                 fmt_optional(mechanism.certificate.delta),

@@ -14,17 +14,17 @@ use super::report::{
     ReportProvenance, RuleResult, SanityOrdering, ScoreHistogram,
 };
 use super::rules::{Bound, Metric, Rule};
-use super::schema::{CalibrationSpec, CertifiedMechanism, Check, OutputsAre};
+use super::schema::Check;
+use super::typed::{CertifiedMechanismPlan, EpsilonEvidence, MechanismPlan, record_name};
 use super::{Plan, PlanError};
 use crate::audit::EpsilonAudit;
 use crate::certify::Certificate;
-use crate::certify::gaussian::{Calibration, GaussianTarget, gaussian_certificate};
+use crate::certify::gaussian::{GaussianTarget, gaussian_certificate};
 use crate::certify::output_perturbation::OutputPerturbationParams;
 use crate::io::{
     ACTIVATIONS_FILE, CompareOptions, Comparison, OUTPUTS_FILE, WEIGHTS_FILE, compare_bundles,
     load_labelled_logits, load_labels,
 };
-use crate::metrics::OutputKind;
 use crate::mia::roc::{FprConvention, RocConfig};
 use crate::mia::signals::Signal;
 use crate::mia::{Loss, PopulationConfig, SplitOutputs, compare_to_reference, population_attacks};
@@ -43,11 +43,11 @@ pub trait PlanProgress: Sync {
     fn finish(&self) {}
 }
 
-/// Reports nothing.
+/// Reports nothing (named apart from `sampling::NoProgress`, the trial runner's observer).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct NoProgress;
+pub struct NoPlanProgress;
 
-impl PlanProgress for NoProgress {}
+impl PlanProgress for NoPlanProgress {}
 
 /// The error and its sources on one line (library errors keep the OS reason as a source).
 fn analysis_error(analysis: &'static str, error: impl std::error::Error) -> PlanError {
@@ -74,15 +74,16 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 /// Runs every analysis of the plan, evaluates its rules and returns the report.
 pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport, PlanError> {
     let file = &plan.file;
-    let evidence = &file.evidence;
     let total = [
-        file.ulira.is_some(),
-        file.epsilon.is_some(),
-        evidence.mechanism.is_some(),
-        file.compare.is_some(),
-        file.compare.is_some() && evidence.retrained_again.is_some(),
-        file.mia.is_some(),
-        file.certify.is_some(),
+        plan.ulira.is_some(),
+        plan.epsilon.is_some(),
+        plan.mechanism.is_some(),
+        plan.compare.is_some(),
+        plan.compare
+            .as_ref()
+            .is_some_and(|c| c.retrained_again.is_some()),
+        plan.mia.is_some(),
+        plan.certify.is_some(),
     ]
     .iter()
     .filter(|x| **x)
@@ -93,20 +94,6 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
     let mut timed = |name: &str, started: Instant| {
         wall_times.insert(name.to_string(), started.elapsed().as_secs_f64());
     };
-    let path_of = |value: &Option<toml::Spanned<String>>| {
-        value
-            .as_ref()
-            .map(|v| (v.get_ref().clone(), plan.resolve(v.get_ref())))
-    };
-    let original = path_of(&evidence.original);
-    let unlearned = path_of(&evidence.unlearned);
-    let retrained = path_of(&evidence.retrained);
-    let retrained_again = path_of(&evidence.retrained_again);
-    let labels = path_of(&evidence.labels);
-    let output_kind = match evidence.outputs_are {
-        OutputsAre::Logits => OutputKind::Logits,
-        OutputsAre::Probabilities => OutputKind::Probabilities,
-    };
 
     let started = Instant::now();
     let inputs = input_digests(plan)?;
@@ -114,24 +101,22 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
 
     let mut comparison = None;
     let mut ordering = None;
-    if file.compare.is_some() {
+    if let Some(compare) = &plan.compare {
         progress.step("compare");
         let started = Instant::now();
-        let (o, u, r) = match (&original, &unlearned, &retrained) {
-            (Some(o), Some(u), Some(r)) => (o, u, r),
-            _ => unreachable!("validated: [compare] has its three bundles"),
-        };
-        let mut options = CompareOptions::new(&o.1, &u.1, &r.1);
-        options.labels = labels.as_ref().map(|l| l.1.clone());
+        let (o, u, r) = (&compare.original, &compare.unlearned, &compare.retrained);
+        let output_kind = compare.output_kind;
+        let mut options = CompareOptions::new(&o.path, &u.path, &r.path);
+        options.labels = compare.labels.as_ref().map(|l| l.path.clone());
         options.output_kind = output_kind;
         let result = compare_bundles(&options).map_err(|e| analysis_error("compare", e))?;
         timed("compare", started);
         // d(r, r′): the same engine with r′ in the unlearned slot.
-        let noise_floor = match &retrained_again {
+        let noise_floor = match &compare.retrained_again {
             Some(again) => {
                 progress.step("compare retrained_again");
                 let started = Instant::now();
-                let mut options = CompareOptions::new(&o.1, &again.1, &r.1);
+                let mut options = CompareOptions::new(&o.path, &again.path, &r.path);
                 options.output_kind = output_kind;
                 let floor = compare_bundles(&options).map_err(|e| analysis_error("compare", e))?;
                 timed("compare_retrained_again", started);
@@ -144,13 +129,12 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
     }
 
     let mut mia = None;
-    if let Some(spec) = &file.mia {
+    if let Some(mia_plan) = &plan.mia {
         progress.step("mia");
         let started = Instant::now();
-        let (u, r, l) = match (&unlearned, &retrained, &labels) {
-            (Some(u), Some(r), Some(l)) => (u, r, l),
-            _ => unreachable!("validated: [mia] has unlearned, retrained and labels"),
-        };
+        let spec = &mia_plan.spec;
+        let output_kind = mia_plan.output_kind;
+        let (u, r, l) = (&mia_plan.unlearned, &mia_plan.retrained, &mia_plan.labels);
         let config = PopulationConfig {
             roc: RocConfig {
                 fprs: spec.fprs.clone(),
@@ -163,15 +147,15 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
             seed: file.plan.seed,
             fit_fraction: spec.fit_fraction,
         };
-        let label_file = load_labels(&l.1).map_err(|e| analysis_error("mia", e))?;
+        let label_file = load_labels(&l.path).map_err(|e| analysis_error("mia", e))?;
         let load = |bundle: &Path, split: &str| {
-            load_labelled_logits(bundle, &l.1, &label_file, split, output_kind)
+            load_labelled_logits(bundle, &l.path, &label_file, split, output_kind)
                 .map(|split| (split.logits, split.labels))
                 .map_err(|e| analysis_error("mia", e))
         };
         let mut runs = Vec::new();
         let mut member_losses = Vec::new();
-        for bundle in [&u.1, &r.1] {
+        for bundle in [&u.path, &r.path] {
             let members = load(bundle, &spec.members)?;
             let nonmembers = load(bundle, &spec.nonmembers)?;
             let context = |split: &str, e: crate::mia::MiaError| PlanError::Analysis {
@@ -235,40 +219,26 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
     }
 
     let mut certificate = None;
-    if let Some(spec) = &file.certify {
+    if let Some(spec) = &plan.certify {
         progress.step("certify");
         let started = Instant::now();
-        let claim = file
-            .claim
-            .as_ref()
-            .expect("validated: [certify] needs [claim]");
-        let delta = *claim.delta.get_ref();
-        let calibration = match spec.calibration {
-            CalibrationSpec::Analytic => Calibration::Analytic,
-            CalibrationSpec::Classical => Calibration::Classical,
-            CalibrationSpec::Zcdp => Calibration::Zcdp,
-        };
-        let target = GaussianTarget::Sigma(*spec.sigma.get_ref());
-        let value = |v: &Option<toml::Spanned<f64>>| v.as_ref().map(|v| *v.get_ref());
+        let delta = spec.claim.delta();
+        let target = GaussianTarget::Sigma(spec.sigma);
         let result: Result<Certificate, _> = match spec.mechanism {
-            CertifiedMechanism::Gaussian => {
-                let sensitivity = value(&spec.sensitivity).expect("validated");
-                gaussian_certificate(
-                    "gaussian",
-                    sensitivity,
-                    target,
-                    delta,
-                    calibration,
-                    "docs/certificates.md §1",
-                )
-                .map(|c| c.parameter("sensitivity", sensitivity))
-            }
-            CertifiedMechanism::OutputPerturbation => OutputPerturbationParams {
-                clip_radius: value(&spec.clip_radius).expect("validated"),
+            CertifiedMechanismPlan::Gaussian { sensitivity } => gaussian_certificate(
+                "gaussian",
+                sensitivity,
+                target,
                 delta,
+                spec.calibration,
+                "docs/certificates.md §1",
+            )
+            .map(|c| c.parameter("sensitivity", sensitivity)),
+            CertifiedMechanismPlan::OutputPerturbation { clip_radius } => {
+                OutputPerturbationParams { clip_radius, delta }
+                    .check()
+                    .and_then(|p| p.certificate(target, spec.calibration))
             }
-            .check()
-            .and_then(|p| p.certificate(target, calibration)),
         };
         certificate = Some(result.map_err(|e| analysis_error("certify", e))?);
         timed("certify", started);
@@ -277,46 +247,42 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
     let mut mechanism_run = None;
     let mut epsilon = None;
     let mut sample_histogram = None;
-    if let Some(spec) = &file.epsilon {
-        let claim = file
-            .claim
-            .as_ref()
-            .expect("validated: [epsilon] needs [claim]");
-        let (unlearned_set, retrained_set) = match &evidence.mechanism {
-            Some(mechanism) => {
-                progress.step(&format!("sample {}", mechanism.name.get_ref()));
+    if let Some(epsilon_plan) = &plan.epsilon {
+        let spec = &epsilon_plan.spec;
+        let (unlearned_set, retrained_set) = match &epsilon_plan.evidence {
+            EpsilonEvidence::Mechanism(mechanism) => {
+                progress.step(&format!("sample {}", mechanism.name));
                 let started = Instant::now();
                 let (run, sets) = sample_mechanism(plan, mechanism, progress)?;
                 mechanism_run = Some(run);
                 timed("sample", started);
                 sets
             }
-            None => {
-                let load = |value: &Option<toml::Spanned<String>>| {
-                    let value = value.as_ref().expect("validated: both sample sets");
-                    crate::io::load_sample_set(&plan.resolve(value.get_ref()))
-                        .map_err(|e| analysis_error("epsilon", e))
+            EpsilonEvidence::Samples {
+                unlearned,
+                retrained,
+            } => {
+                let load = |path: &super::EvidencePath| {
+                    crate::io::load_sample_set(&path.path).map_err(|e| analysis_error("epsilon", e))
                 };
-                (
-                    load(&evidence.unlearned_samples)?,
-                    load(&evidence.retrained_samples)?,
-                )
+                (load(unlearned)?, load(retrained)?)
             }
         };
         progress.step("epsilon");
         let started = Instant::now();
-        let audit_claim =
-            crate::audit::Claim::new(Some(*claim.epsilon.get_ref()), *claim.delta.get_ref())
-                .map_err(|e| analysis_error("epsilon", e))?;
         let options = crate::audit::AuditOptions {
             confidence: *spec.confidence.get_ref(),
             per_example: spec.per_example,
             seed: file.plan.seed,
             ..Default::default()
         };
-        let audit =
-            crate::audit::audit_epsilon(&unlearned_set, &retrained_set, &audit_claim, &options)
-                .map_err(|e| analysis_error("epsilon", e))?;
+        let audit = crate::audit::audit_epsilon(
+            &unlearned_set,
+            &retrained_set,
+            &epsilon_plan.claim,
+            &options,
+        )
+        .map_err(|e| analysis_error("epsilon", e))?;
         let run_means = |set: &crate::io::SampleSet| -> Vec<f64> {
             set.values
                 .rows()
@@ -330,9 +296,9 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
             &run_means(&retrained_set),
             24,
         );
-        hist.score = match &evidence.mechanism {
-            Some(m) => format!("run_mean_{}", m.record.name()),
-            None => "run_mean".into(),
+        hist.score = match &epsilon_plan.evidence {
+            EpsilonEvidence::Mechanism(m) => format!("run_mean_{}", record_name(m.record)),
+            EpsilonEvidence::Samples { .. } => "run_mean".into(),
         };
         sample_histogram = Some(hist);
         epsilon = Some(audit);
@@ -340,20 +306,17 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
     }
 
     let mut ulira = None;
-    if let Some(spec) = &file.ulira {
+    if let Some(ulira_plan) = &plan.ulira {
         progress.step("ulira");
         let started = Instant::now();
-        let mechanism = evidence
-            .mechanism
-            .as_ref()
-            .expect("validated: [ulira] needs [evidence.mechanism]");
-        let data = load_dataset(plan, mechanism)?;
-        let options = mechanism_options(mechanism);
+        let spec = &ulira_plan.spec;
+        let mechanism = &ulira_plan.mechanism;
+        let data = load_dataset(mechanism)?;
         ulira = Some(super::ulira::run_ulira(
             &data,
             &super::ulira::UliraSettings {
-                name: mechanism.name.get_ref(),
-                options: &options,
+                name: &mechanism.name,
+                options: &mechanism.options,
                 shadow_models: spec.shadow_models,
                 forget_share: spec.forget_share,
                 confidence: *spec.confidence.get_ref(),
@@ -396,10 +359,12 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
             sha256: plan.sha256.clone(),
             seed: file.plan.seed,
         },
-        claim: file.claim.as_ref().map(|c| ClaimSummary {
-            epsilon: *c.epsilon.get_ref(),
-            delta: *c.delta.get_ref(),
-            space: c.space,
+        claim: plan.claim.as_ref().and_then(|c| {
+            Some(ClaimSummary {
+                epsilon: c.epsilon()?,
+                delta: c.delta(),
+                space: c.space()?,
+            })
         }),
         verdict,
         rules,
@@ -648,10 +613,12 @@ fn metric_value(
         }
         Metric::CertificateEpsilon => {
             let certificate = certificate.ok_or("[certify] did not run")?;
-            if certificate.epsilon.is_finite() {
-                Ok(certificate.epsilon)
-            } else {
-                Err(format!("the certificate's ε is {}", certificate.epsilon))
+            match certificate.epsilon {
+                Some(epsilon) if epsilon.is_finite() => Ok(epsilon),
+                other => Err(format!(
+                    "the certificate's ε is {}",
+                    other.map_or("undefined".to_string(), |e| e.to_string())
+                )),
             }
         }
     }
@@ -749,38 +716,35 @@ fn evaluate_check(check: Check, plan: &Plan, f: &Findings) -> (Option<f64>, Outc
             None => inconclusive("[epsilon] did not run".into()),
         },
         Check::CertificateCoversClaim => {
-            let Some(claim) = plan.file.claim.as_ref() else {
+            let Some(claim) = plan.claim.as_ref() else {
                 return inconclusive("needs a [claim]".into());
             };
-            // The [certify] certificate when there is one, else the mechanism's own.
-            let (certified_epsilon, certified_delta) = match (certificate, mechanism) {
-                (Some(c), _) => (c.epsilon, c.delta),
-                (None, Some(m)) => match (m.certificate.epsilon, m.certificate.delta) {
-                    (Some(e), Some(d)) => (e, d),
-                    _ => {
-                        return inconclusive(format!(
-                            "mechanism `{}` has no certificate: {}",
-                            m.name, m.certificate.reason
-                        ));
-                    }
-                },
+            // The [certify] certificate when there is one, else the mechanism's own; its status
+            // decides first (`Certificate::covers`, docs/verdicts.md §Certificates and claims).
+            let certificate = match (certificate, mechanism) {
+                (Some(c), _) => c,
+                (None, Some(m)) => &m.certificate,
                 (None, None) => return inconclusive("no certificate was computed".into()),
             };
-            let (epsilon, delta) = (*claim.epsilon.get_ref(), *claim.delta.get_ref());
-            if !certified_epsilon.is_finite() {
-                return inconclusive(format!("the certificate's ε is {certified_epsilon}"));
-            }
-            let outcome = if certified_epsilon <= epsilon && certified_delta <= delta {
-                Outcome::Pass
-            } else {
-                Outcome::Fail {
-                    reason: format!(
-                        "the certificate gives (ε, δ) = ({certified_epsilon}, {certified_delta}), \
-                         weaker than the claim ({epsilon}, {delta})"
-                    ),
+            let value = certificate.epsilon.filter(|e| e.is_finite());
+            let outcome = match (certificate.covers(claim), mechanism) {
+                (Outcome::Inconclusive { reason }, Some(m))
+                    if std::ptr::eq(certificate, &m.certificate) =>
+                {
+                    Outcome::Inconclusive {
+                        reason: format!("mechanism `{}`: {reason}", m.name),
+                    }
                 }
+                (Outcome::Fail { reason }, Some(m))
+                    if std::ptr::eq(certificate, &m.certificate) =>
+                {
+                    Outcome::Fail {
+                        reason: format!("mechanism `{}`: {reason}", m.name),
+                    }
+                }
+                (outcome, _) => outcome,
             };
-            (Some(certified_epsilon), outcome)
+            (value, outcome)
         }
         Check::UnlearnedCloserThanOriginal => {
             let Some(row) = ordering.and_then(|o| {
@@ -832,62 +796,42 @@ impl crate::sampling::Observer for RunCounter<'_> {
     }
 }
 
-/// Runs the plan's mechanism `trials` times per side (`sampling::run_trials`, seed
-/// `plan.seed`), the same way `unlearn-audit sample` does.
+/// Runs the plan's mechanism `trials` times per side through the sampling pipeline
+/// (`sampling::pipeline::sample_in_process`, seed `plan.seed`), the same path as
+/// `unlearn-audit sample`.
 fn sample_mechanism(
     plan: &Plan,
-    spec: &super::schema::MechanismSpec,
+    spec: &MechanismPlan,
     progress: &dyn PlanProgress,
 ) -> Result<(MechanismRun, (crate::io::SampleSet, crate::io::SampleSet)), PlanError> {
-    use super::schema::RecordSpec;
-    use crate::mechanisms::Split;
-    use crate::sampling::{Record, run_trials};
+    use crate::sampling::pipeline::{SampleRequest, sample_in_process};
     let seed = plan.file.plan.seed;
-    let data = load_dataset(plan, spec)?;
-    let forget = match (&spec.forget_count, &spec.forget) {
-        (Some(count), _) => {
-            let count = *count.get_ref();
-            if count >= data.len() {
-                return Err(PlanError::Analysis {
-                    analysis: "evidence.mechanism",
-                    message: format!(
-                        "forget_count = {count}: the data has only {} rows",
-                        data.len()
-                    ),
-                });
-            }
-            Split::choose_forget_indices(data.len(), count, seed)
-        }
-        (None, Some(indices)) => indices.clone(),
-        (None, None) => unreachable!("validated: forget_count or forget"),
-    };
-    let split = Split::new(&data, &forget).map_err(|e| analysis_error("evidence.mechanism", e))?;
-    let options = mechanism_options(spec);
-    let mechanism = crate::mechanisms::build(spec.name.get_ref(), split, &options)
-        .map_err(|e| analysis_error("evidence.mechanism", e))?;
-    let record = match spec.record {
-        RecordSpec::Weights => Record::Weights,
-        RecordSpec::ForgetScores => Record::ForgetScores,
-        RecordSpec::ForgetLosses => Record::ForgetLosses,
-        RecordSpec::Statistic => Record::Statistic,
+    let request = SampleRequest {
+        mechanism: spec.name.clone(),
+        data: spec.data.path.clone(),
+        label_column: spec.label_column.clone(),
+        forget: spec.forget.clone(),
+        trials: spec.trials,
+        seed,
+        record: spec.record,
+        options: spec.options.clone(),
     };
     let counter = RunCounter {
         progress,
         done: Default::default(),
         total: Default::default(),
     };
-    let trials = *spec.trials.get_ref();
-    let samples = run_trials(mechanism.as_ref(), trials, seed, record, &counter)
+    let runs = sample_in_process(&request, &counter)
         .map_err(|e| analysis_error("evidence.mechanism", e))?;
-    let source = |side: &str| std::path::PathBuf::from(format!("{}:{side}", spec.name.get_ref()));
+    let source = |side: &str| std::path::PathBuf::from(format!("{}:{side}", spec.name));
     let run = MechanismRun {
-        name: spec.name.get_ref().clone(),
-        parameters: mechanism.parameters(),
-        certificate: mechanism.certificate(),
-        trials,
+        name: spec.name.clone(),
+        parameters: runs.parameters,
+        certificate: runs.certificate,
+        trials: spec.trials,
         record: spec.record,
-        record_dimension: samples.unlearned.ncols(),
-        forget_indices: forget,
+        record_dimension: runs.unlearned.ncols(),
+        forget_indices: runs.forget_indices,
         seed,
     };
     Ok((
@@ -895,56 +839,18 @@ fn sample_mechanism(
         (
             crate::io::SampleSet {
                 source: source("unlearned"),
-                values: samples.unlearned,
+                values: runs.unlearned,
             },
             crate::io::SampleSet {
                 source: source("retrained"),
-                values: samples.retrained,
+                values: runs.retrained,
             },
         ),
     ))
 }
 
 /// The labelled CSV of `[evidence.mechanism]`.
-fn load_dataset(
-    plan: &Plan,
-    spec: &super::schema::MechanismSpec,
-) -> Result<crate::models::Dataset, PlanError> {
-    let data_path = plan.resolve(spec.data.get_ref());
-    let table = crate::io::read_labelled_csv(&data_path, &spec.label_column)
-        .map_err(|e| analysis_error("evidence.mechanism", e))?;
-    let num_classes = table.num_classes.max(2);
-    crate::models::Dataset::new(table.features, table.labels, num_classes).map_err(|e| {
-        PlanError::Analysis {
-            analysis: "evidence.mechanism",
-            message: format!("{}: {}", data_path.display(), error_chain(&e)),
-        }
-    })
-}
-
-fn mechanism_options(spec: &super::schema::MechanismSpec) -> crate::mechanisms::MechanismOptions {
-    crate::mechanisms::MechanismOptions {
-        model: spec
-            .model
-            .as_deref()
-            .and_then(crate::mechanisms::ModelKind::parse),
-        lambda: spec.lambda,
-        sigma: spec.sigma,
-        epsilon: spec.epsilon,
-        delta: spec.delta,
-        steps: spec.steps,
-        learning_rate: spec.learning_rate,
-        alpha: spec.alpha,
-        model_clip: spec.model_clip,
-        gradient_clip: spec.gradient_clip,
-        projection_radius: spec.projection_radius,
-        initial_sigma: spec.initial_sigma,
-        approximation_error: spec.approximation_error,
-        damping: spec.damping,
-        lissa_scale: spec.lissa_scale,
-        hidden: spec.hidden,
-        lissa_steps: spec.lissa_steps,
-        lissa_batch: spec.lissa_batch,
-        rounds: spec.rounds,
-    }
+fn load_dataset(spec: &MechanismPlan) -> Result<crate::models::Dataset, PlanError> {
+    crate::sampling::pipeline::load_dataset(&spec.data.path, &spec.label_column)
+        .map_err(|e| analysis_error("evidence.mechanism", e))
 }

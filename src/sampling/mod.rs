@@ -8,6 +8,7 @@
 //! whatever the number of threads.
 
 pub mod external;
+pub mod pipeline;
 pub mod shadow;
 
 pub use shadow::{ShadowWorlds, scaled_logit_scores, shadow_worlds};
@@ -94,8 +95,8 @@ pub fn run_rng(seed: u64, run: usize, side: Side) -> ChaCha8Rng {
     rng
 }
 
-/// What each run records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// What each run records (plans spell it in snake_case, the CLI in kebab-case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Record {
     /// The flattened parameters (`d` = parameter count).
