@@ -936,7 +936,13 @@ fn distance_rule_outcome(
                      retrainings"
                 ),
             },
-            _ => Outcome::Fail { reason },
+            Some(floor) => Outcome::Fail {
+                reason: format!(
+                    "{reason}, whereas a second retraining (the noise floor) scores {floor} and \
+                     meets it"
+                ),
+            },
+            None => Outcome::Fail { reason },
         },
         Outcome::Pass => {
             if sides.original.is_none_or(holds) {
