@@ -68,6 +68,9 @@ pub fn render_html(report: &AuditReport) -> String {
     if let Some(ordering) = &report.sanity_ordering {
         doc.heading("Metrics and the sanity ordering d(r, r′) ≤ d(u, r) ≤ d(o, r)");
         doc.raw(&figures(&[ordering_figure(ordering)]));
+        if let Some(reason) = &ordering.noise_floor_reason {
+            doc.paragraph(&format!("Noise floor: {reason}."));
+        }
         doc.table(&ordering.table());
     }
     if let Some(compare) = &report.compare {
