@@ -316,3 +316,43 @@ fn guide_rules_never_pass_a_model_that_unlearned_nothing() {
     let first = &report["rules"][0];
     assert_eq!(first["outcome"], "pass", "{first:#}");
 }
+
+/// Logits more than f64::MAX apart in one row: the log-probability of the smaller one is not
+/// representable, so KL would silently be `null` "for a zero probability"; it is an input error
+/// naming the file, the split, the model, the row and the column instead.
+#[test]
+fn logits_further_apart_than_f64_max_are_refused() {
+    let temp = tempfile::tempdir().unwrap();
+    let mut dirs = Vec::new();
+    for (name, row) in [
+        ("o", [0.0f64, 1.0]),
+        ("u", [1e308, -1e308]),
+        ("r", [0.0, 1.0]),
+    ] {
+        let dir = temp.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let data: Vec<u8> = row.iter().flat_map(|v| v.to_le_bytes()).collect();
+        write_npz(
+            &dir.join("outputs.npz"),
+            &[("forget", npy_bytes("<f8", &[1, 2], &data))],
+        );
+        dirs.push(dir);
+    }
+    let mut command = binary();
+    command
+        .args(["compare", "--json", "--original"])
+        .arg(&dirs[0])
+        .arg("--unlearned")
+        .arg(&dirs[1])
+        .arg("--retrained")
+        .arg(&dirs[2]);
+    let (code, stdout, stderr) = run(&mut command);
+    assert_eq!(code, 2, "{}", String::from_utf8_lossy(&stdout));
+    for text in [
+        "u/outputs.npz",
+        "`forget`",
+        "unlearned model, row 0, column 1",
+    ] {
+        assert!(stderr.contains(text), "{text} missing: {stderr}");
+    }
+}
