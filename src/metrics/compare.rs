@@ -1014,7 +1014,7 @@ impl Movement {
 pub fn fraction_moved(unlearned: Option<f64>, original: Option<f64>) -> Result<f64, String> {
     match (unlearned, original) {
         (Some(u), Some(o)) if o > 0.0 && u.is_finite() && o.is_finite() => Ok(1.0 - u / o),
-        (Some(_), Some(o)) if o == 0.0 => {
+        (Some(_), Some(0.0)) => {
             Err("d(o, r) = 0: the original already equals the retrained model".into())
         }
         _ => Err("a distance is undefined".into()),
