@@ -68,6 +68,9 @@ pub fn render_html(report: &AuditReport) -> String {
     if let Some(ordering) = &report.sanity_ordering {
         doc.heading("Metrics and the sanity ordering d(r, r′) ≤ d(u, r) ≤ d(o, r)");
         doc.raw(&figures(&[ordering_figure(ordering)]));
+        if let Some(reason) = &ordering.noise_floor_reason {
+            doc.paragraph(&format!("Noise floor: {reason}."));
+        }
         doc.table(&ordering.table());
     }
     if let Some(compare) = &report.compare {
@@ -414,17 +417,21 @@ fn ordering_figure(ordering: &SanityOrdering) -> String {
     figure(
         &plot.finish(),
         "Each distance divided by d(o, r). A sound metric and a good unlearning method give \
-         d(r, r′) ≤ d(u, r) ≤ d(o, r); d(r, r′) needs evidence.retrained_again.",
+         d(r, r′) ≤ d(u, r) ≤ d(o, r); d(r, r′) needs evidence.retrained_again. The unlearned \
+         model counts as closer only when d(o, r) − d(u, r) exceeds d(r, r′) (docs/verdicts.md).",
     )
 }
 
-fn outputs_table(compare: &crate::io::Comparison) -> Table {
+fn outputs_table(compare: &crate::metrics::compare::CompareFinding) -> Table {
+    let floor = compare.noise_floor.as_ref();
+    let none = || "— (no r′)".to_string();
     let mut table = Table::new([
         "split",
         "n",
         "KL(r‖u)",
         "JS(u, r)",
         "JS(o, r)",
+        "JS(r′, r) noise floor",
         "accuracy o / u / r",
     ]);
     if let Some(w) = &compare.weights {
@@ -434,6 +441,10 @@ fn outputs_table(compare: &crate::io::Comparison) -> Table {
             String::new(),
             format!("‖θ_u − θ_r‖ = {}", fmt_number(w.verification_error)),
             format!("‖θ_o − θ_r‖ = {}", fmt_number(w.original_to_retrained)),
+            floor
+                .and_then(|f| f.weights.as_ref())
+                .map(|f| format!("‖θ_r′ − θ_r‖ = {}", fmt_number(f.verification_error)))
+                .unwrap_or_else(none),
             String::new(),
         ]);
     }
@@ -444,6 +455,10 @@ fn outputs_table(compare: &crate::io::Comparison) -> Table {
             fmt_optional(m.kl_retrained_unlearned),
             fmt_optional(m.js),
             fmt_optional(m.original_vs_retrained.js),
+            match floor {
+                Some(f) => fmt_optional(f.outputs.get(split).and_then(|o| o.js)),
+                None => none(),
+            },
             format!(
                 "{} / {} / {}",
                 fmt_optional(m.accuracy.original),

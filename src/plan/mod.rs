@@ -6,7 +6,7 @@
 //! * [`load_plan`] validates what the parser cannot see (files exist, values in range, every
 //!   rule refers to a metric that an enabled analysis computes) and yields a [`Plan`]; nothing
 //!   runs on an unvalidated plan.
-//! * [`run_plan`] runs the analyses through the library (`io::compare_bundles`,
+//! * [`run_plan`] runs the analyses through the library (`metrics::compare::compare_bundles`,
 //!   `mia::population_attacks` + `mia::compare_to_reference`, `certify`), evaluates the rules
 //!   and combines them into a verdict: any failed rule fails; otherwise a rule whose metric
 //!   could not be computed makes the audit inconclusive, never a pass.

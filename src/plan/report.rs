@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::rules::Bound;
 use super::schema::{PlanFile, Space};
 use crate::certify::Certificate;
-use crate::io::Comparison;
+use crate::metrics::compare::CompareFinding;
 use crate::mia::roc::RocSummary;
 use crate::mia::unlearning::AttackGap;
 use crate::report::{Finding, InputDigest, Outcome, Table, fmt_number, fmt_optional};
@@ -49,25 +49,17 @@ pub struct RuleResult {
     pub outcome: Outcome,
 }
 
-/// One row of the sanity ordering d(r, r′) ≤ d(u, r) ≤ d(o, r) for one distance.
-#[derive(Debug, Clone, Serialize)]
-pub struct OrderingRow {
-    /// `verification_error` (weights, ℓ2) or `js.<split>` (outputs, nats).
-    pub distance: String,
-    /// d(r, r′): two retrainings, the noise floor; `null` without `evidence.retrained_again`.
-    pub retrained_again_to_retrained: Option<f64>,
-    pub unlearned_to_retrained: Option<f64>,
-    pub original_to_retrained: Option<f64>,
-    /// d(u, r) ≤ d(o, r); `null` when a distance is undefined.
-    pub unlearned_closer_than_original: Option<bool>,
-    /// d(u, r) ≤ d(r, r′): the unlearned model is as close as a second retraining.
-    pub within_noise_floor: Option<bool>,
-}
+/// One row of the sanity ordering d(r, r′) ≤ d(u, r) ≤ d(o, r) for one distance: the row type
+/// of `compare` (`metrics::compare::OrderingRow`), with the decision against the noise floor.
+pub use crate::metrics::compare::OrderingRow;
 
-/// The sanity ordering of the distances (`compare`).
+/// The sanity ordering of the distances (`compare`): `verification_error` and `js.<split>`.
 #[derive(Debug, Clone, Serialize)]
 pub struct SanityOrdering {
     pub rows: Vec<OrderingRow>,
+    /// Why there is no noise floor (`evidence.retrained_again` missing), absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub noise_floor_reason: Option<String>,
 }
 
 /// One attack on the unlearned and on the retrained model.
@@ -143,7 +135,7 @@ pub struct AuditReport {
     /// The combined outcome of every rule: `pass`, `fail` or `inconclusive` with a reason.
     pub verdict: Outcome,
     pub rules: Vec<RuleResult>,
-    pub compare: Option<Comparison>,
+    pub compare: Option<CompareFinding>,
     pub sanity_ordering: Option<SanityOrdering>,
     pub mia: Option<MiaFinding>,
     /// U-LiRA against the mechanism (`[ulira]`), in the same layout as `mia`.
@@ -229,15 +221,18 @@ impl MiaFinding {
 }
 
 impl SanityOrdering {
-    /// The ordering as a table.
+    /// The ordering as a table: each distance beside its noise floor, the decision against it
+    /// and the fraction moved (`docs/verdicts.md` §Distances and the noise floor).
     pub fn table(&self) -> Table {
         let mut table = Table::new(vec![
             "distance",
-            "d(r, r′)",
+            "d(r, r′) noise floor",
             "d(u, r)",
             "d(o, r)",
             "d(u, r) ≤ d(o, r)",
             "d(u, r) ≤ d(r, r′)",
+            "decision",
+            "fraction moved",
         ]);
         let yes_no = |b: Option<bool>| match b {
             Some(true) => "yes".to_string(),
@@ -252,6 +247,8 @@ impl SanityOrdering {
                 fmt_optional(row.original_to_retrained),
                 yes_no(row.unlearned_closer_than_original),
                 yes_no(row.within_noise_floor),
+                row.movement.word().replace('_', " "),
+                fmt_optional(row.fraction_moved),
             ]);
         }
         table
