@@ -38,9 +38,11 @@ pub struct Args {
     /// Master seed: run t, side s uses ChaCha8 stream 2t + s.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// What each run records: weights, forget-scores, forget-losses or statistic.
-    #[arg(long, default_value = "weights")]
-    record: String,
+    /// What each run records: weights, forget-scores, forget-losses or statistic (default
+    /// weights). With --trial-command: what the command records (written to the manifest;
+    /// no default).
+    #[arg(long)]
+    record: Option<String>,
     /// Output directory.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -128,12 +130,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     if let Some(command) = &args.trial_command {
         return run_command(&args, command);
     }
-    let record = Record::parse(&args.record).with_context(|| {
-        format!(
-            "--record {}: expected weights, forget-scores, forget-losses or statistic",
-            args.record
-        )
-    })?;
+    let record = parse_record(args.record.as_deref().unwrap_or("weights"))?;
     let name = args
         .mechanism
         .as_deref()
@@ -234,6 +231,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     Ok(0)
 }
 
+fn parse_record(text: &str) -> anyhow::Result<Record> {
+    Record::parse(text).with_context(|| {
+        format!("--record {text}: expected weights, forget-scores, forget-losses or statistic")
+    })
+}
+
 fn record_description(record: Record, model: &str) -> &'static str {
     match record {
         Record::Weights if model == "mlp" => {
@@ -250,6 +253,8 @@ fn record_description(record: Record, model: &str) -> &'static str {
 }
 
 fn run_command(args: &Args, command: &str) -> anyhow::Result<u8> {
+    // What the user's command records, as declared (docs/sampling.md §3.2).
+    let record = args.record.as_deref().map(parse_record).transpose()?;
     let options = ExternalOptions {
         command: command.to_string(),
         first_run: args.first_trial,
@@ -272,7 +277,23 @@ fn run_command(args: &Args, command: &str) -> anyhow::Result<u8> {
         "seed_rule": "{seed} = first u64 of ChaCha8Rng::seed_from_u64(seed) with set_stream(2 * run + side)",
         "runs_executed": summary.executed,
         "runs_skipped_existing": summary.skipped,
+        "runs_replaced_invalid": summary.replaced_invalid,
+        "record": record,
+        "record_dimension": summary.dimension,
+        "record_description": record.map(|r| match r {
+            Record::Weights => "parameters as flattened by the trial command (declared with --record)",
+            r => record_description(r, "external"),
+        }),
+        "stacked_files": summary.complete.then(|| serde_json::json!({
+            "unlearned": "unlearned.npy", "retrained": "retrained.npy"
+        })),
     });
+    if summary.replaced_invalid > 0 {
+        eprintln!(
+            "note: {} existing run file(s) did not validate and were re-run",
+            summary.replaced_invalid
+        );
+    }
     write_manifest(&args.out, &manifest)?;
     Ok(0)
 }
