@@ -9,7 +9,9 @@ use ndarray_npy::WriteNpyExt;
 use unlearn_audit::mechanisms::{self, MechanismOptions, ModelKind, Split};
 use unlearn_audit::models::Dataset;
 use unlearn_audit::sampling::external::{ExternalOptions, run_external};
-use unlearn_audit::sampling::{Record, run_trials};
+use unlearn_audit::sampling::{
+    Checkpoint, Record, checkpoint_configuration, run_trials_checkpointed,
+};
 
 use super::progress::ProgressBarObserver;
 
@@ -191,12 +193,30 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     };
     let mechanism = mechanisms::build(name, split, &options)?;
     let observer = ProgressBarObserver::new(name);
-    let samples = run_trials(
+    // Finished runs are checkpointed under OUT/.checkpoint and reloaded on resume
+    // (docs/sampling.md §1.1); the directory is removed once the outputs are written.
+    let data_sha256 = unlearn_audit::report::sha256_file(data_path)
+        .with_context(|| format!("{}", data_path.display()))?;
+    let checkpoint = Checkpoint::open(
+        &args.out.join(".checkpoint"),
+        checkpoint_configuration(
+            mechanism.as_ref(),
+            args.seed,
+            record,
+            serde_json::json!({
+                "data_sha256": data_sha256,
+                "label_column": args.label_column,
+                "forget_indices": forget,
+            }),
+        ),
+    )?;
+    let samples = run_trials_checkpointed(
         mechanism.as_ref(),
         args.trials,
         args.seed,
         record,
         &observer,
+        Some(&checkpoint),
     )?;
     write_npy(&args.out.join("unlearned.npy"), &samples.unlearned)?;
     write_npy(&args.out.join("retrained.npy"), &samples.retrained)?;
@@ -228,6 +248,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         "rng": "ChaCha8Rng::seed_from_u64(seed), set_stream(2 * run + side), side 0 = unlearned, 1 = retrained",
     });
     write_manifest(&args.out, &manifest)?;
+    checkpoint.remove()?;
     Ok(0)
 }
 
