@@ -485,6 +485,23 @@ fn external_record_is_written_and_ulira_uses_the_users_runs() {
     assert_eq!(report["samples"]["forget_examples"], 5);
     assert_eq!(report["samples"]["unlearned_runs"], trials);
     assert_eq!(report["samples"]["retrained_runs"], trials);
+    // The per-example ε audit reads the stacked files of the user's runs.
+    let output = binary()
+        .args(["epsilon", "--unlearned"])
+        .arg(out.join("unlearned.npy"))
+        .arg("--retrained")
+        .arg(out.join("retrained.npy"))
+        .args(["--delta", "1e-5", "--per-example", "--json"])
+        .output()
+        .unwrap();
+    assert_ne!(
+        output.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let audit: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(audit.to_string().contains("epsilon"), "{audit}");
     // Fully separated: every target run scores above every held-out retrained run.
     let auc = report["attacks"]["ulira"]["auc"].as_f64().unwrap();
     assert_eq!(auc, 1.0, "{report}");
