@@ -978,6 +978,8 @@ fn sample_mechanism(
         seed,
         record: spec.record,
         options: spec.options.clone(),
+        // A plan's runs live only in its report; nothing is checkpointed.
+        checkpoint: None,
     };
     let counter = RunCounter {
         progress,
