@@ -39,6 +39,16 @@ impl Outcome {
         }
     }
 
+    /// The outcome's name: "info", "pass", "fail" or "inconclusive".
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Info => "info",
+            Outcome::Pass => "pass",
+            Outcome::Fail { .. } => "fail",
+            Outcome::Inconclusive { .. } => "inconclusive",
+        }
+    }
+
     /// Combines outcomes: any failure fails; otherwise any inconclusive is inconclusive.
     pub fn combine<'a>(outcomes: impl IntoIterator<Item = &'a Outcome>) -> Outcome {
         let mut combined = Outcome::Pass;
