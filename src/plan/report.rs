@@ -181,15 +181,30 @@ impl AuditReport {
     pub fn rules_table(&self) -> Table {
         let mut table = Table::new(vec!["rule", "value", "outcome", "reason"]);
         for rule in &self.rules {
+            // Every value says what it is; a missing value says why.
+            let quantity = match (rule.metric.as_deref(), rule.check.as_deref()) {
+                (Some(metric), _) => metric.to_string(),
+                (None, Some("claim_not_violated")) => "ε lower bound".into(),
+                (None, Some("certificate_covers_claim")) => "certified ε".into(),
+                (None, Some("ulira_indistinguishable")) => "AUC gap".into(),
+                (None, Some("unlearned_closer_than_original")) => "d(u, r)".into(),
+                (None, Some(other)) => other.to_string(),
+                (None, None) => "value".into(),
+            };
+            let reason = crate::report::round_floats(outcome_reason(&rule.outcome));
             table.row(vec![
                 rule.rule.clone(),
                 match (&rule.value, &rule.value_reason) {
-                    (Some(v), _) => fmt_number(*v),
-                    (None, Some(_)) => "—".into(),
-                    (None, None) => String::new(),
+                    (Some(v), _) => format!("{quantity} = {}", fmt_number(*v)),
+                    (None, Some(why)) => format!("— ({})", crate::report::round_floats(why)),
+                    (None, None) => "— (no single number; see its section)".into(),
                 },
                 outcome_word(&rule.outcome).into(),
-                outcome_reason(&rule.outcome).into(),
+                if reason.is_empty() {
+                    "—".to_string()
+                } else {
+                    reason
+                },
             ]);
         }
         table
