@@ -98,9 +98,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         std::fs::write(&path, text).with_context(|| format!("{}: cannot write", path.display()))
     };
     write("report.json", &json)?;
+    // Reasons assembled from raw floats are rounded for reading; report.json keeps them.
     write(
         "report.md",
-        &format!("# {}\n\n{}", report.title(), report.markdown()),
+        &report::round_floats(&format!("# {}\n\n{}", report.title(), report.markdown())),
     )?;
     write("report.html", &render_html(&report))?;
     if args.json {
@@ -109,12 +110,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         println!("# {}\n", report.title());
         println!(
             "{}",
-            report
-                .text()
-                .split("\n## ")
-                .next()
-                .unwrap_or_default()
-                .trim_end()
+            report::round_floats(
+                report
+                    .text()
+                    .split("\n## ")
+                    .next()
+                    .unwrap_or_default()
+                    .trim_end()
+            )
         );
         println!("\n## Rules\n");
         print!("{}", report.rules_table().markdown());
