@@ -176,6 +176,15 @@ pub(crate) fn outcome_reason(outcome: &Outcome) -> &str {
     }
 }
 
+/// A Markdown section heading; an empty title gives a blank line, never an empty `##`.
+fn section(title: &str) -> String {
+    if title.trim().is_empty() {
+        "\n".to_string()
+    } else {
+        format!("\n## {title}\n\n")
+    }
+}
+
 impl AuditReport {
     /// The rules as a table.
     pub fn rules_table(&self) -> Table {
@@ -308,7 +317,7 @@ impl Finding for AuditReport {
         out.push_str("## Rules\n\n");
         out.push_str(&self.rules_table().markdown());
         if let Some(certificate) = &self.certificate {
-            out.push_str(&format!("\n## {}\n\n", certificate.title()));
+            out.push_str(&section(&certificate.title()));
             out.push_str(&certificate.markdown());
         }
         if let Some(mechanism) = &self.mechanism {
@@ -325,7 +334,7 @@ impl Finding for AuditReport {
             ));
         }
         if let Some(epsilon) = &self.epsilon {
-            out.push_str(&format!("\n## {}\n\n", epsilon.title()));
+            out.push_str(&section(&epsilon.title()));
             out.push_str(&epsilon.markdown());
         }
         if let Some(mia) = &self.mia {
@@ -352,7 +361,7 @@ impl Finding for AuditReport {
             out.push_str(&ordering.table().markdown());
         }
         if let Some(compare) = &self.compare {
-            out.push_str(&format!("\n## {}\n\n", compare.title()));
+            out.push_str(&section(&compare.title()));
             out.push_str(&compare.markdown());
         }
         out.push_str("\n## Provenance\n\n");
