@@ -1430,7 +1430,7 @@ pub fn audit_epsilon(
         point_estimate: Estimate {
             value: best.outcome.point_estimate,
             label: "estimate, not a bound",
-            method: "max over the same tests of the two-branch formula with half-count (Haldane-Anscombe) rates (k + 1/2)/(n + 1), so zero counts give a finite value (docs/epsilon.md section 7)",
+            method: "max over the same tests of the two-branch formula with half-count (Haldane-Anscombe) rates (k + 1/2)/(n + 1), so zero counts give a finite value (docs/epsilon.md section 5)",
             kind: "estimate, not a bound",
             note: "a maximum over many tests of noisy rates, biased upward: it can exceed the claimed epsilon on a passing audit; only epsilon_lower_bound is certified",
         },

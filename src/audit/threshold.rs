@@ -247,7 +247,7 @@ pub fn half_count_rate(count: u64, n: f64) -> f64 {
 
 /// Point estimate of ε at one test: the two-branch formula with half-count (Haldane–Anscombe)
 /// rates, floored at 0; defined at zero counts (perfect separation), never a bound
-/// (`docs/epsilon.md` §7).
+/// (`docs/epsilon.md` §5).
 pub fn point_epsilon(
     false_positives: u64,
     n_retrained: u64,
