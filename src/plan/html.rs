@@ -223,7 +223,7 @@ fn epsilon_figures(report: &AuditReport) -> Vec<String> {
         let mut plot = Plot::new(
             "Per-example ε lower bounds against the claim",
             Axis::linear(0.0, high, "ε lower bound (simultaneous)"),
-            Axis::linear(0.0, peak * 1.1, "forget examples"),
+            Axis::count(peak, "forget examples"),
         );
         plot.bars("forget examples", PALETTE[2], &edges, &counts);
         if let Some(epsilon) = claim {
@@ -261,7 +261,7 @@ fn epsilon_figures(report: &AuditReport) -> Vec<String> {
                 h.bin_edges.last().copied().unwrap_or(1.0),
                 &h.score.replace('_', " "),
             ),
-            Axis::linear(0.0, peak * 1.1, "runs"),
+            Axis::count(peak, "runs"),
         );
         let as_f64 = |v: &[u64]| v.iter().map(|&c| c as f64).collect::<Vec<_>>();
         plot.bars("unlearned", PALETTE[1], &h.bin_edges, &as_f64(&h.unlearned));

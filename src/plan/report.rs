@@ -168,20 +168,44 @@ pub(crate) fn outcome_reason(outcome: &Outcome) -> &str {
     }
 }
 
+/// A Markdown section heading; an empty title gives a blank line, never an empty `##`.
+fn section(title: &str) -> String {
+    if title.trim().is_empty() {
+        "\n".to_string()
+    } else {
+        format!("\n## {title}\n\n")
+    }
+}
+
 impl AuditReport {
     /// The rules as a table.
     pub fn rules_table(&self) -> Table {
         let mut table = Table::new(vec!["rule", "value", "outcome", "reason"]);
         for rule in &self.rules {
+            // Every value says what it is; a missing value says why.
+            let quantity = match (rule.metric.as_deref(), rule.check.as_deref()) {
+                (Some(metric), _) => metric.to_string(),
+                (None, Some("claim_not_violated")) => "ε lower bound".into(),
+                (None, Some("certificate_covers_claim")) => "certified ε".into(),
+                (None, Some("ulira_indistinguishable")) => "AUC gap".into(),
+                (None, Some("unlearned_closer_than_original")) => "d(u, r)".into(),
+                (None, Some(other)) => other.to_string(),
+                (None, None) => "value".into(),
+            };
+            let reason = crate::report::round_floats(outcome_reason(&rule.outcome));
             table.row(vec![
                 rule.rule.clone(),
                 match (&rule.value, &rule.value_reason) {
-                    (Some(v), _) => fmt_number(*v),
-                    (None, Some(_)) => "—".into(),
-                    (None, None) => String::new(),
+                    (Some(v), _) => format!("{quantity} = {}", fmt_number(*v)),
+                    (None, Some(why)) => format!("— ({})", crate::report::round_floats(why)),
+                    (None, None) => "— (no single number; see its section)".into(),
                 },
                 outcome_word(&rule.outcome).into(),
-                outcome_reason(&rule.outcome).into(),
+                if reason.is_empty() {
+                    "—".to_string()
+                } else {
+                    reason
+                },
             ]);
         }
         table
@@ -290,7 +314,7 @@ impl Finding for AuditReport {
         out.push_str("## Rules\n\n");
         out.push_str(&self.rules_table().markdown());
         if let Some(certificate) = &self.certificate {
-            out.push_str(&format!("\n## {}\n\n", certificate.title()));
+            out.push_str(&section(&certificate.title()));
             out.push_str(&certificate.markdown());
         }
         if let Some(mechanism) = &self.mechanism {
@@ -307,7 +331,7 @@ impl Finding for AuditReport {
             ));
         }
         if let Some(epsilon) = &self.epsilon {
-            out.push_str(&format!("\n## {}\n\n", epsilon.title()));
+            out.push_str(&section(&epsilon.title()));
             out.push_str(&epsilon.markdown());
         }
         if let Some(mia) = &self.mia {
@@ -334,7 +358,7 @@ impl Finding for AuditReport {
             out.push_str(&ordering.table().markdown());
         }
         if let Some(compare) = &self.compare {
-            out.push_str(&format!("\n## {}\n\n", compare.title()));
+            out.push_str(&section(&compare.title()));
             out.push_str(&compare.markdown());
         }
         out.push_str("\n## Provenance\n\n");
