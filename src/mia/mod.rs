@@ -19,6 +19,7 @@
 //! Every score is oriented so that **higher means member**. Definitions, sources and the
 //! deviations of published code are written in `docs/mia.md`.
 
+pub mod analysis;
 pub mod logistic;
 pub mod population;
 pub mod roc;
@@ -42,7 +43,10 @@ pub use signals::{
     ALL_SIGNALS, Confidence, Entropy, Loss, ModifiedEntropy, Orientation, ScaledLogit, Signal,
 };
 pub use svm::{RbfSvc, SvcParams};
-pub use unlearning::{AttackGap, compare_to_chance, compare_to_reference, gap_to_chance};
+pub use unlearning::{
+    AttackGap, DEFAULT_MARGIN, EquivalenceAttack, PositiveControl, SamplesNeeded, compare_to_chance,
+    compare_to_reference, equivalence_to_chance, equivalence_to_reference, gap_to_chance,
+};
 
 /// Errors raised by membership-inference analyses. Each names the array or parameter at fault;
 /// the CLI adds the file.

@@ -96,12 +96,13 @@ fn mia_section(doc: &mut HtmlDocument, heading: &str, mia: &MiaFinding) {
     doc.heading(heading);
     doc.raw(&figures(&[roc_figure(mia), histogram_figure(mia)]));
     doc.paragraph(&format!(
-        "AUC gap to retraining with paired DeLong intervals, family-wise confidence {} \
-         (Bonferroni over {} attacks).",
+        "AUC gap to retraining with its interval, family-wise confidence {} \
+         (Bonferroni over {} attacks), judged as an equivalence test with a positive control.",
         fmt_number(mia.family_confidence),
         mia.gaps.len()
     ));
     doc.table(&mia.gaps_table());
+    doc.paragraph(&mia.controls_note());
 }
 
 fn certificate_block(report: &AuditReport) -> String {

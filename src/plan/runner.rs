@@ -4,10 +4,8 @@
 //! the thread count.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Instant;
 
-use ndarray::Array2;
 
 use super::report::{
     AuditReport, ClaimSummary, MechanismRun, MiaFinding, MiaPair, OrderingRow, PlanSummary,
@@ -22,12 +20,10 @@ use crate::certify::gaussian::{Calibration, GaussianTarget, gaussian_certificate
 use crate::certify::output_perturbation::OutputPerturbationParams;
 use crate::io::{
     ACTIVATIONS_FILE, CompareOptions, Comparison, OUTPUTS_FILE, WEIGHTS_FILE, compare_bundles,
-    load_labelled_logits, load_labels,
 };
 use crate::metrics::OutputKind;
 use crate::mia::roc::{FprConvention, RocConfig};
-use crate::mia::signals::Signal;
-use crate::mia::{Loss, PopulationConfig, SplitOutputs, compare_to_reference, population_attacks};
+use crate::mia::PopulationConfig;
 use crate::report::Finding;
 use crate::report::{InputDigest, Outcome, sha256_file};
 
@@ -151,54 +147,44 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
             (Some(u), Some(r), Some(l)) => (u, r, l),
             _ => unreachable!("validated: [mia] has unlearned, retrained and labels"),
         };
-        let config = PopulationConfig {
-            roc: RocConfig {
-                fprs: spec.fprs.clone(),
-                confidence: *spec.confidence.get_ref(),
-                convention: FprConvention::AtMost,
-                bootstrap_replicates: spec.bootstrap,
+        let request = crate::mia::analysis::PopulationRequest {
+            model: &u.1,
+            labels: &l.1,
+            members: &spec.members,
+            nonmembers: &spec.nonmembers,
+            evaluate: None,
+            reference: Some(&r.1),
+            // The positive control whenever the evidence has an original.
+            original: original.as_ref().map(|o| o.1.as_path()),
+            output_kind,
+            config: PopulationConfig {
+                roc: RocConfig {
+                    fprs: spec.fprs.clone(),
+                    confidence: *spec.confidence.get_ref(),
+                    convention: FprConvention::AtMost,
+                    bootstrap_replicates: spec.bootstrap,
+                    seed: file.plan.seed,
+                    curve: true,
+                },
                 seed: file.plan.seed,
-                curve: true,
+                fit_fraction: spec.fit_fraction,
             },
-            seed: file.plan.seed,
-            fit_fraction: spec.fit_fraction,
+            margin: spec.margin,
+            compatibility: false,
         };
-        let label_file = load_labels(&l.1).map_err(|e| analysis_error("mia", e))?;
-        let load = |bundle: &Path, split: &str| {
-            load_labelled_logits(bundle, &l.1, &label_file, split, output_kind)
-                .map(|split| (split.logits, split.labels))
-                .map_err(|e| analysis_error("mia", e))
-        };
-        let mut runs = Vec::new();
-        let mut member_losses = Vec::new();
-        for bundle in [&u.1, &r.1] {
-            let members = load(bundle, &spec.members)?;
-            let nonmembers = load(bundle, &spec.nonmembers)?;
-            let context = |split: &str, e: crate::mia::MiaError| PlanError::Analysis {
-                analysis: "mia",
-                message: format!(
-                    "{}: split `{split}`: {e}",
-                    bundle.join(OUTPUTS_FILE).display()
-                ),
-            };
-            let members_view =
-                SplitOutputs::new(&spec.members, members.0.view(), members.1.clone())
-                    .map_err(|e| context(&spec.members, e))?;
-            let nonmembers_view =
-                SplitOutputs::new(&spec.nonmembers, nonmembers.0.view(), nonmembers.1.clone())
-                    .map_err(|e| context(&spec.nonmembers, e))?;
-            let attacks = population_attacks(&members_view, &nonmembers_view, None, &config)
-                .map_err(|e| context(&spec.members, e))?;
-            member_losses.push(log10_losses(&members.0, &members.1));
-            runs.push(attacks);
-        }
-        let (unlearned_attacks, retrained_attacks) = (&runs[0], &runs[1]);
-        let pairs = unlearned_attacks
-            .iter()
-            .zip(retrained_attacks)
-            .map(|(u, r)| (u.name.as_str(), &u.roc, &r.roc));
-        let (gaps, outcome) = compare_to_reference(pairs, *spec.confidence.get_ref())
+        let result = crate::mia::analysis::population_mia(&request)
             .map_err(|e| analysis_error("mia", e))?;
+        let unlearned_attacks = &result.unlearned.attacks;
+        let retrained_run = result
+            .retrained
+            .as_ref()
+            .ok_or_else(|| PlanError::Analysis {
+                analysis: "mia",
+                message: "the retrained model was not analysed".into(),
+            })?;
+        let retrained_attacks = &retrained_run.attacks;
+        let original_attacks = result.original.as_ref().map(|o| &o.attacks);
+        let (gaps, outcome) = (result.gaps.clone(), result.outcome.clone());
         let plotted_attack = gaps
             .iter()
             .max_by(|a, b| a.auc_gap.abs().total_cmp(&b.auc_gap.abs()))
@@ -219,16 +205,25 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
             attacks: unlearned_attacks
                 .iter()
                 .zip(retrained_attacks)
-                .map(|(u, r)| MiaPair {
+                .enumerate()
+                .map(|(i, (u, r))| MiaPair {
                     attack: u.name.clone(),
                     description: u.description.to_string(),
                     unlearned: keep_curve(&u.name, &u.summary),
                     retrained: keep_curve(&r.name, &r.summary),
+                    original: original_attacks.map(|o| keep_curve(&o[i].name, &o[i].summary)),
                 })
                 .collect(),
             gaps,
             plotted_attack,
-            score_histogram: histogram(&spec.members, &member_losses[0], &member_losses[1], 24),
+            score_histogram: histogram(
+                &spec.members,
+                &result.unlearned.member_log10_losses,
+                &retrained_run.member_log10_losses,
+                24,
+            ),
+            margin: spec.margin,
+            positive_control: original.as_ref().map(|o| o.0.clone()),
             outcome,
         });
         timed("mia", started);
@@ -359,6 +354,7 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
                 confidence: *spec.confidence.get_ref(),
                 fprs: spec.fprs.clone(),
                 seed: file.plan.seed,
+                margin: spec.margin,
             },
         )?);
         timed("ulira", started);
@@ -464,19 +460,6 @@ fn input_digests(plan: &Plan) -> Result<Vec<InputDigest>, PlanError> {
                 message: format!("{path}: {e}"),
             })?;
             Ok(InputDigest { path, sha256 })
-        })
-        .collect()
-}
-
-/// log10 of the cross-entropy loss per row, floored at 1e-12 so a perfect fit stays finite.
-fn log10_losses(logits: &Array2<f64>, labels: &[usize]) -> Vec<f64> {
-    logits
-        .rows()
-        .into_iter()
-        .zip(labels)
-        .map(|(row, &label)| {
-            let row = row.to_vec();
-            Loss.value(&row, label).max(1e-12).log10()
         })
         .collect()
 }
