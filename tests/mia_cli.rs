@@ -109,7 +109,12 @@ fn reference_gives_a_verdict_and_the_same_seed_the_same_json_on_any_thread_count
     assert_eq!(one.stdout, two.stdout);
     let json: Value = serde_json::from_slice(&one.stdout).unwrap();
     assert_eq!(json["outcome"], "inconclusive");
-    assert!(json["reason"].as_str().unwrap().contains("no positive control"));
+    assert!(
+        json["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no positive control")
+    );
     assert_eq!(json["margin"].as_f64(), Some(0.05));
     let gaps = json["reference"]["gaps"].as_array().unwrap();
     assert_eq!(gaps.len(), 9);

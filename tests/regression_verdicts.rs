@@ -65,7 +65,10 @@ fn false_pass_mia_without_power() {
     // With the original as positive control: the attacks cannot tell the original from the
     // retrained model on these 50 examples, so nothing can pass.
     let mut args = base("unlearned");
-    args.extend(["--original".into(), d.join("original").display().to_string()]);
+    args.extend([
+        "--original".into(),
+        d.join("original").display().to_string(),
+    ]);
     let output = command().args(&args).output().unwrap();
     let json: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_ne!(output.status.code(), Some(0), "{json:#}");
@@ -99,10 +102,17 @@ fn false_pass_mia_without_power() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|r| r["rule"].as_str().is_some_and(|s| s.contains("mia_indistinguishable")))
+        .find(|r| {
+            r["rule"]
+                .as_str()
+                .is_some_and(|s| s.contains("mia_indistinguishable"))
+        })
         .unwrap_or_else(|| panic!("{:#}", report["rules"]));
     assert_eq!(rule["outcome"], "inconclusive", "{rule:#}");
-    assert!(rule["reason"].as_str().unwrap().contains("no power"), "{rule:#}");
+    assert!(
+        rule["reason"].as_str().unwrap().contains("no power"),
+        "{rule:#}"
+    );
     // The control beside the verdict, in JSON, Markdown and HTML.
     assert_eq!(
         report["mia"]["positive_control"],

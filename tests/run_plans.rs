@@ -100,7 +100,10 @@ fn shipped_plans_give_their_verdicts() {
             // excludes 0) but does not show it beyond the equivalence margin, and the shadow
             // worlds have no original for a positive control: its check is inconclusive.
             let rules = report["rules"].as_array().unwrap();
-            assert!(rules[..2].iter().all(|r| r["outcome"] == "fail"), "{rules:#?}");
+            assert!(
+                rules[..2].iter().all(|r| r["outcome"] == "fail"),
+                "{rules:#?}"
+            );
             assert_eq!(rules[2]["outcome"], "inconclusive", "{rules:#?}");
             assert_eq!(report["ulira"]["gaps"][0]["attack"], "ulira");
             assert_eq!(report["ulira"]["gaps"][0]["difference_detected"], true);

@@ -724,7 +724,11 @@ fn run_ulira_samples(args: &UliraArgs, dir: &Path, common: &CommonArgs) -> anyho
     let (gaps, outcome) = equivalence_to_chance(
         &[
             ("ulira", &ulira_roc, control_rocs.as_ref().map(|c| &c.0)),
-            ("global_threshold", &phi_roc, control_rocs.as_ref().map(|c| &c.1)),
+            (
+                "global_threshold",
+                &phi_roc,
+                control_rocs.as_ref().map(|c| &c.1),
+            ),
         ],
         common.confidence,
         common.margin,

@@ -606,7 +606,10 @@ impl Finding for MiaReport {
         if let Some(reference) = &self.reference
             && !reference.gaps.is_empty()
         {
-            text.push_str(&format!("\nGap to the reference ({}):\n\n", reference.model));
+            text.push_str(&format!(
+                "\nGap to the reference ({}):\n\n",
+                reference.model
+            ));
             text.push_str(&gaps_markdown(&reference.gaps));
         }
         text.push_str(&format!("\nOutcome: {}\n", describe(&self.outcome)));

@@ -44,8 +44,9 @@ pub use signals::{
 };
 pub use svm::{RbfSvc, SvcParams};
 pub use unlearning::{
-    AttackGap, DEFAULT_MARGIN, EquivalenceAttack, PositiveControl, SamplesNeeded, compare_to_chance,
-    compare_to_reference, equivalence_to_chance, equivalence_to_reference, gap_to_chance,
+    AttackGap, DEFAULT_MARGIN, EquivalenceAttack, PositiveControl, SamplesNeeded,
+    compare_to_chance, compare_to_reference, equivalence_to_chance, equivalence_to_reference,
+    gap_to_chance,
 };
 
 /// Errors raised by membership-inference analyses. Each names the array or parameter at fault;

@@ -383,7 +383,9 @@ fn usable_interval(
     confidence: f64,
 ) -> (Interval, Option<f64>) {
     let smaller = n_members.min(n_nonmembers);
-    let delong = gap.auc_gap_ci.filter(|ci| ci.upper - ci.lower > 4.0 * f64::EPSILON);
+    let delong = gap
+        .auc_gap_ci
+        .filter(|ci| ci.upper - ci.lower > 4.0 * f64::EPSILON);
     let delong_half_width = delong.map(|ci| (ci.upper - ci.lower) / 2.0);
     if let Some(ci) = delong.filter(|_| smaller >= MIN_DELONG_PER_SIDE) {
         return (ci, delong_half_width);
@@ -471,15 +473,21 @@ fn positive_control(
         ),
         Decision::Undecided => {
             let more = if base.auc_gap.abs() > margin {
-                samples_needed(base.auc_gap, half_width.unwrap_or(f64::NAN), margin, n_members, n_nonmembers)
-                    .map(|s| {
-                        format!(
-                            "; about {} members and {} non-members per split might show it \
+                samples_needed(
+                    base.auc_gap,
+                    half_width.unwrap_or(f64::NAN),
+                    margin,
+                    n_members,
+                    n_nonmembers,
+                )
+                .map(|s| {
+                    format!(
+                        "; about {} members and {} non-members per split might show it \
                              (estimate)",
-                            s.members, s.nonmembers
-                        )
-                    })
-                    .unwrap_or_default()
+                        s.members, s.nonmembers
+                    )
+                })
+                .unwrap_or_default()
             } else {
                 String::new()
             };
@@ -773,7 +781,13 @@ fn equivalence_outcome(
     }
     let reasons: Vec<String> = open
         .iter()
-        .map(|g| format!("{}: {}", g.attack, g.verdict_reason.as_deref().unwrap_or("")))
+        .map(|g| {
+            format!(
+                "{}: {}",
+                g.attack,
+                g.verdict_reason.as_deref().unwrap_or("")
+            )
+        })
         .collect();
     Outcome::Inconclusive {
         reason: format!(

@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-
 use super::report::{
     AuditReport, ClaimSummary, MechanismRun, MiaFinding, MiaPair, OrderingRow, PlanSummary,
     ReportProvenance, RuleResult, SanityOrdering, ScoreHistogram,
@@ -22,8 +21,8 @@ use crate::io::{
     ACTIVATIONS_FILE, CompareOptions, Comparison, OUTPUTS_FILE, WEIGHTS_FILE, compare_bundles,
 };
 use crate::metrics::OutputKind;
-use crate::mia::roc::{FprConvention, RocConfig};
 use crate::mia::PopulationConfig;
+use crate::mia::roc::{FprConvention, RocConfig};
 use crate::report::Finding;
 use crate::report::{InputDigest, Outcome, sha256_file};
 
@@ -172,8 +171,8 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
             margin: spec.margin,
             compatibility: false,
         };
-        let result = crate::mia::analysis::population_mia(&request)
-            .map_err(|e| analysis_error("mia", e))?;
+        let result =
+            crate::mia::analysis::population_mia(&request).map_err(|e| analysis_error("mia", e))?;
         let unlearned_attacks = &result.unlearned.attacks;
         let retrained_run = result
             .retrained
