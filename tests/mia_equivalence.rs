@@ -314,3 +314,85 @@ fn synthetic_bundles_pass_fail_and_inconclusive_as_they_should() {
     assert_eq!(estimate["kind"], "estimate");
     assert!(estimate["members"].as_u64().unwrap() > 50);
 }
+
+/// A `sample --record forget-scores` directory: `runs` × `d` φ per side, per-example offsets
+/// plus N(0, 1) noise; the unlearned runs sit `shift` above the retrained runs.
+fn samples_dir(dir: &Path, runs: usize, d: usize, shift: f64, seed: u64) {
+    use ndarray_npy::WriteNpyExt;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let normal = Normal::new(0.0, 1.0).unwrap();
+    let mut side = |shift: f64| {
+        Array2::from_shape_fn((runs, d), |(_, i)| {
+            0.1 * i as f64 + shift + normal.sample(&mut rng)
+        })
+    };
+    let unlearned = side(shift);
+    let retrained = side(0.0);
+    unlearned
+        .write_npy(std::fs::File::create(dir.join("unlearned.npy")).unwrap())
+        .unwrap();
+    retrained
+        .write_npy(std::fs::File::create(dir.join("retrained.npy")).unwrap())
+        .unwrap();
+    // The original memorised every forget example: φ far above both populations.
+    let original: Array1<f64> = (0..d).map(|i| 0.1 * i as f64 + 6.0).collect();
+    original
+        .write_npy(std::fs::File::create(dir.join("original.npy")).unwrap())
+        .unwrap();
+    std::fs::write(
+        dir.join("manifest.json"),
+        format!(r#"{{"mechanism": "synthetic", "record": "forget_scores", "trials": {runs}}}"#),
+    )
+    .unwrap();
+}
+
+fn ulira(dir: &Path, original: bool) -> (i32, Value) {
+    let mut cmd = command();
+    cmd.args(["mia", "ulira", "--samples"]).arg(dir).args([
+        "--holdout",
+        "100",
+        "--bootstrap",
+        "0",
+        "--json",
+    ]);
+    if original {
+        cmd.arg("--original").arg(dir.join("original.npy"));
+    }
+    let output = cmd.output().unwrap();
+    let json: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&output.stderr)));
+    (output.status.code().unwrap(), json)
+}
+
+/// U-LiRA verdicts follow the same rules: with 10 000 scores per side from exchangeable runs
+/// and the original as positive control, pass; without the original, inconclusive; a leak,
+/// fail. Here the shadow "unlearned" runs are exchangeable with the retrained ones (exact
+/// unlearning), so U-LiRA's per-example LRT has no model of memorisation and no power on the
+/// original (its control is reported, and it cannot make the pass); the global threshold on φ
+/// has power, and decides.
+#[test]
+fn ulira_samples_follow_the_equivalence_rules() {
+    let same = tempfile::tempdir().unwrap();
+    samples_dir(same.path(), 300, 100, 0.0, 21);
+    let (code, json) = ulira(same.path(), true);
+    assert_eq!(code, 0, "{json:#}");
+    let gaps = json["reference"]["gaps"].as_array().unwrap();
+    assert_eq!(gaps[1]["attack"], "global_threshold");
+    assert_eq!(gaps[1]["verdict"], "pass", "{gaps:#?}");
+    assert_eq!(gaps[1]["positive_control"]["has_power"], true);
+    assert_ne!(gaps[0]["verdict"], "fail");
+    let (code, json) = ulira(same.path(), false);
+    assert_eq!(code, 3, "{json:#}");
+    assert!(
+        json["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no positive control")
+    );
+
+    let leak = tempfile::tempdir().unwrap();
+    samples_dir(leak.path(), 300, 100, 1.0, 22);
+    let (code, json) = ulira(leak.path(), true);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(json["reference"]["gaps"][0]["verdict"], "fail");
+}

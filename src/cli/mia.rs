@@ -12,17 +12,16 @@ use ndarray::{Array1, Array2, ArrayD, Ix1, Ix2};
 use unlearn_audit::io::NpzFile;
 use unlearn_audit::metrics::OutputKind;
 use unlearn_audit::mia::analysis::{
-    MiaReport, PopulationRequest, ReferenceReport, attack_json, population_mia,
+    MiaReport, PopulationRequest, ReferenceReport, UliraInput, attack_json, population_mia,
+    ulira_analysis,
 };
 use unlearn_audit::mia::roc::{FprConvention, Roc, RocConfig};
 use unlearn_audit::mia::shadow::{
     LiraConfig, LiraMode, LiraVariance, OfflineTest, RmiaConfig, RmiaInput, RunsInput,
     ShadowMatrix, UnlearningState, ulira_runs_scores,
 };
-use unlearn_audit::mia::unlearning::{
-    DEFAULT_MARGIN, EquivalenceAttack, equivalence_to_chance, equivalence_to_reference,
-};
-use unlearn_audit::mia::{PopulationConfig, lira_scores, rmia_scores, ulira_scores};
+use unlearn_audit::mia::unlearning::{DEFAULT_MARGIN, equivalence_to_chance};
+use unlearn_audit::mia::{PopulationConfig, lira_scores, rmia_scores};
 use unlearn_audit::report::{Outcome, Provenance};
 
 /// What `outputs.npz` holds.
@@ -524,109 +523,70 @@ fn run_ulira(args: UliraArgs, common: &CommonArgs) -> anyhow::Result<u8> {
         .enumerate()
         .map(|(i, &c)| decode("target_state", i, c))
         .collect::<anyhow::Result<_>>()?;
-    // Points of the evaluation: forget (positives) and held out (negatives); retained excluded.
-    let evaluated: Vec<usize> = (0..target_states.len())
-        .filter(|&i| target_states[i] != UnlearningState::Retained)
-        .collect();
-    let membership: Vec<bool> = evaluated
-        .iter()
-        .map(|&i| target_states[i] == UnlearningState::Unlearned)
-        .collect();
-    let score_rows = |target: &[f64]| -> anyhow::Result<Vec<f64>> {
-        let all = ulira_scores(
-            shadow_scores.view(),
-            states.view(),
-            target,
-            args.variance.into(),
-        )
-        .with_context(|| format!("{}", file.display()))?;
-        Ok(evaluated.iter().map(|&i| all[i]).collect())
-    };
-    let target = target_scores.to_vec();
-    let unlearned_scores = score_rows(&target)?;
-    let unlearned_roc = split_by_membership(file, "target_state", &unlearned_scores, &membership)?;
-    let target_phi: Vec<f64> = evaluated.iter().map(|&i| target[i]).collect();
-    let population_roc = split_by_membership(file, "target_state", &target_phi, &membership)?;
-    let rocs = vec![
-        (
-            "ulira".to_string(),
-            "U-LiRA: per-example LRT, unlearned vs held-out shadow models".to_string(),
-            unlearned_roc.clone(),
-        ),
-        (
-            "global_threshold".to_string(),
-            "the target's own φ, thresholded (a population U-MIA)".to_string(),
-            population_roc.clone(),
-        ),
-    ];
-    let (reference, outcome) = if npz.contains("retrained_scores") {
-        let vector = |name: &str| -> anyhow::Result<Vec<f64>> {
-            let array = array1(file, name, npz.array_f64(name)?)?;
-            same_shape(
-                file,
-                ("target_scores", target_scores.shape()),
-                (name, array.shape()),
-            )?;
-            Ok(array.to_vec())
-        };
-        let rocs_of = |values: &[f64]| -> anyhow::Result<(Roc, Roc)> {
-            let phi: Vec<f64> = evaluated.iter().map(|&i| values[i]).collect();
-            Ok((
-                split_by_membership(file, "target_state", &score_rows(values)?, &membership)?,
-                split_by_membership(file, "target_state", &phi, &membership)?,
-            ))
-        };
-        let (retrained_roc, retrained_population) = rocs_of(&vector("retrained_scores")?)?;
-        // The positive control: the original model's φ (before unlearning), when given.
-        let original = if npz.contains("original_scores") {
-            Some(rocs_of(&vector("original_scores")?)?)
-        } else {
-            None
-        };
-        let (gaps, outcome) = equivalence_to_reference(
-            &[
-                EquivalenceAttack {
-                    name: "ulira",
-                    unlearned: &unlearned_roc,
-                    retrained: &retrained_roc,
-                    original: original.as_ref().map(|o| &o.0),
-                },
-                EquivalenceAttack {
-                    name: "global_threshold",
-                    unlearned: &population_roc,
-                    retrained: &retrained_population,
-                    original: original.as_ref().map(|o| &o.1),
-                },
-            ],
-            common.confidence,
-            common.margin,
-        )
-        .with_context(|| format!("{}", file.display()))?;
-        let config = common.roc_config();
-        let mut attacks = serde_json::Map::new();
-        for (name, roc) in [
-            ("ulira", &retrained_roc),
-            ("global_threshold", &retrained_population),
-        ] {
-            attacks.insert(
-                name.into(),
-                attack_json("on the retrained model", &roc.summary(&config)?, None),
-            );
+    let optional = |name: &str| -> anyhow::Result<Option<Vec<f64>>> {
+        if !npz.contains(name) {
+            return Ok(None);
         }
-        (
+        let array = array1(file, name, npz.array_f64(name)?)?;
+        same_shape(
+            file,
+            ("target_scores", target_scores.shape()),
+            (name, array.shape()),
+        )?;
+        Ok(Some(array.to_vec()))
+    };
+    let retrained = optional("retrained_scores")?;
+    // The positive control: the original model's φ (before unlearning), when given.
+    let original = optional("original_scores")?.filter(|_| retrained.is_some());
+    let target = target_scores.to_vec();
+    let analysis = ulira_analysis(
+        &UliraInput {
+            shadow_scores: shadow_scores.view(),
+            shadow_states: states.view(),
+            target_states: &target_states,
+            unlearned: &target,
+            retrained: retrained.as_deref(),
+            original: original.as_deref(),
+            variance: args.variance.into(),
+            threshold_attack: "global_threshold",
+        },
+        common.confidence,
+        common.margin,
+    )
+    .with_context(|| format!("{}: `target_state`", file.display()))?;
+    let config = common.roc_config();
+    let reference = match &analysis.retrained {
+        Some(r) => {
+            let mut attacks = serde_json::Map::new();
+            for (name, roc) in [("ulira", &r.ulira), ("global_threshold", &r.threshold)] {
+                attacks.insert(
+                    name.into(),
+                    attack_json("on the retrained model", &roc.summary(&config)?, None),
+                );
+            }
             Some(ReferenceReport {
                 model: "retrained_scores".into(),
                 attacks,
                 compatibility: None,
-                gaps,
+                gaps: analysis.gaps.clone(),
                 family_confidence: common.confidence,
-            }),
-            outcome,
-        )
-    } else {
-        (None, Outcome::Info)
+            })
+        }
+        None => None,
     };
-    shadow_report("ulira", file, common, rocs, reference, outcome)
+    let rocs = vec![
+        (
+            "ulira".to_string(),
+            "U-LiRA: per-example LRT, unlearned vs held-out shadow models".to_string(),
+            analysis.unlearned.ulira.clone(),
+        ),
+        (
+            "global_threshold".to_string(),
+            "the target's own φ, thresholded (a population U-MIA)".to_string(),
+            analysis.unlearned.threshold.clone(),
+        ),
+    ];
+    shadow_report("ulira", file, common, rocs, reference, analysis.outcome)
 }
 
 /// `mia ulira --samples DIR`: U-LiRA from the runs of `unlearn-audit sample`.

@@ -628,3 +628,127 @@ fn describe(outcome: &Outcome) -> String {
         Outcome::Inconclusive { reason } => format!("inconclusive: {reason}"),
     }
 }
+
+// ------------------------------------------------------------------ U-LiRA
+
+/// What [`ulira_analysis`] analyses: a U-LiRA shadow matrix and the target's φ.
+#[derive(Debug, Clone, Copy)]
+pub struct UliraInput<'a> {
+    /// `[n_points, n_shadows]` φ of every shadow model's unlearned model.
+    pub shadow_scores: ndarray::ArrayView2<'a, f64>,
+    /// `[n_points, n_shadows]` state of every point in every shadow world.
+    pub shadow_states: ndarray::ArrayView2<'a, super::UnlearningState>,
+    /// State of every point in the target world: unlearned points are the positives, held-out
+    /// points the negatives, retained points are left out.
+    pub target_states: &'a [super::UnlearningState],
+    /// φ of the audited (unlearned) model on every point.
+    pub unlearned: &'a [f64],
+    /// φ of the retrained model on every point (for a verdict).
+    pub retrained: Option<&'a [f64]>,
+    /// φ of the original model on every point (the positive control).
+    pub original: Option<&'a [f64]>,
+    pub variance: super::LiraVariance,
+    /// JSON name of the global-threshold attack on φ (`global_threshold` for `mia ulira`,
+    /// `population_phi` in plans: both are contracts).
+    pub threshold_attack: &'a str,
+}
+
+/// The ROCs of U-LiRA and of the global threshold on φ for one model.
+#[derive(Debug, Clone)]
+pub struct UliraRocs {
+    pub ulira: Roc,
+    pub threshold: Roc,
+}
+
+/// The result of [`ulira_analysis`].
+#[derive(Debug, Clone)]
+pub struct UliraAnalysis {
+    pub unlearned: UliraRocs,
+    pub retrained: Option<UliraRocs>,
+    pub original: Option<UliraRocs>,
+    /// Equivalence verdicts (with `retrained`), empty otherwise.
+    pub gaps: Vec<AttackGap>,
+    pub outcome: Outcome,
+}
+
+/// U-LiRA (Hayes et al. 2024, `docs/mia.md` §3.3) on the target's unlearned model, and with a
+/// retrained model the equivalence verdict of both attacks (U-LiRA and the global threshold on
+/// φ), with the original model as positive control when given (`docs/verdicts.md`).
+pub fn ulira_analysis(
+    input: &UliraInput<'_>,
+    confidence: f64,
+    margin: f64,
+) -> Result<UliraAnalysis, MiaError> {
+    use super::UnlearningState;
+    let n = input.target_states.len();
+    for (name, values) in [
+        ("target_scores", Some(input.unlearned)),
+        ("retrained_scores", input.retrained),
+        ("original_scores", input.original),
+    ] {
+        if let Some(values) = values
+            && values.len() != n
+        {
+            return Err(MiaError::ShapeMismatch {
+                array: name.into(),
+                expected: vec![n],
+                found: vec![values.len()],
+            });
+        }
+    }
+    let select = |values: &[f64], state: UnlearningState| -> Vec<f64> {
+        (0..n)
+            .filter(|&i| input.target_states[i] == state)
+            .map(|i| values[i])
+            .collect()
+    };
+    let roc = |values: &[f64]| {
+        Roc::new(
+            &select(values, UnlearningState::Unlearned),
+            &select(values, UnlearningState::HeldOut),
+        )
+    };
+    let rocs = |phi: &[f64]| -> Result<UliraRocs, MiaError> {
+        let scores = super::ulira_scores(
+            input.shadow_scores,
+            input.shadow_states,
+            phi,
+            input.variance,
+        )?;
+        Ok(UliraRocs {
+            ulira: roc(&scores)?,
+            threshold: roc(phi)?,
+        })
+    };
+    let unlearned = rocs(input.unlearned)?;
+    let retrained = input.retrained.map(rocs).transpose()?;
+    let original = input.original.map(rocs).transpose()?;
+    let (gaps, outcome) = match &retrained {
+        Some(r) => equivalence_to_reference(
+            &[
+                EquivalenceAttack {
+                    name: "ulira",
+                    unlearned: &unlearned.ulira,
+                    retrained: &r.ulira,
+                    original: original.as_ref().map(|o| &o.ulira),
+                },
+                EquivalenceAttack {
+                    name: input.threshold_attack,
+                    unlearned: &unlearned.threshold,
+                    retrained: &r.threshold,
+                    original: original.as_ref().map(|o| &o.threshold),
+                },
+            ],
+            confidence,
+            margin,
+        )?,
+        None => (Vec::new(), Outcome::Info),
+    };
+    Ok(UliraAnalysis {
+        unlearned,
+        retrained,
+        original,
+        gaps,
+        outcome,
+    })
+}

@@ -15,9 +15,9 @@
 use super::PlanError;
 use super::report::{MiaFinding, MiaPair};
 use crate::mechanisms::MechanismOptions;
+use crate::mia::analysis::{UliraInput, ulira_analysis};
 use crate::mia::roc::{FprConvention, Roc, RocConfig};
-use crate::mia::shadow::{LiraVariance, UnlearningState, ulira_scores};
-use crate::mia::unlearning::{EquivalenceAttack, equivalence_to_reference};
+use crate::mia::shadow::{LiraVariance, UnlearningState};
 use crate::models::Dataset;
 use crate::sampling::shadow_worlds;
 
@@ -52,52 +52,39 @@ pub(super) fn run_ulira(data: &Dataset, settings: &UliraSettings) -> Result<MiaF
         settings.seed,
     )
     .map_err(failed)?;
-    let n = data.len();
-    let (scores, states, target_states) = (&worlds.scores, &worlds.states, &worlds.target_states);
-    let (unlearned_phi, retrained_phi) = (&worlds.target_unlearned, &worlds.target_retrained);
-    let select = |values: &[f64], state: UnlearningState| -> Vec<f64> {
-        (0..n)
-            .filter(|&i| target_states[i] == state)
-            .map(|i| values[i])
-            .collect()
-    };
-    let roc = |values: &[f64]| {
-        Roc::new(
-            &select(values, UnlearningState::Unlearned),
-            &select(values, UnlearningState::HeldOut),
-        )
-        .map_err(failed)
-    };
-    let ulira = |target: &[f64]| -> Result<Roc, PlanError> {
-        roc(
-            &ulira_scores(scores.view(), states.view(), target, LiraVariance::Fixed)
-                .map_err(failed)?,
-        )
-    };
-    let (ulira_u, ulira_r) = (ulira(unlearned_phi)?, ulira(retrained_phi)?);
-    let (population_u, population_r) = (roc(unlearned_phi)?, roc(retrained_phi)?);
-    // The equivalence verdict; the shadow worlds keep no original model (trained before
-    // unlearning), so there is no positive control: a leak shown beyond the margin fails, and
-    // nothing passes (`docs/verdicts.md`, "Membership inference").
-    let (gaps, outcome) = equivalence_to_reference(
-        &[
-            EquivalenceAttack {
-                name: "ulira",
-                unlearned: &ulira_u,
-                retrained: &ulira_r,
-                original: None,
-            },
-            EquivalenceAttack {
-                name: "population_phi",
-                unlearned: &population_u,
-                retrained: &population_r,
-                original: None,
-            },
-        ],
+    // The shadow worlds keep no original model (trained before unlearning), so there is no
+    // positive control: a leak shown beyond the margin fails, and nothing passes
+    // (`docs/verdicts.md`, "Membership inference").
+    let analysis = ulira_analysis(
+        &UliraInput {
+            shadow_scores: worlds.scores.view(),
+            shadow_states: worlds.states.view(),
+            target_states: &worlds.target_states,
+            unlearned: &worlds.target_unlearned,
+            retrained: Some(&worlds.target_retrained),
+            original: None,
+            variance: LiraVariance::Fixed,
+            threshold_attack: "population_phi",
+        },
         settings.confidence,
         settings.margin,
     )
     .map_err(failed)?;
+    let retrained = analysis
+        .retrained
+        .as_ref()
+        .ok_or_else(|| failed("the retrained twin was not analysed"))?;
+    let (ulira_u, ulira_r) = (&analysis.unlearned.ulira, &retrained.ulira);
+    let (population_u, population_r) = (&analysis.unlearned.threshold, &retrained.threshold);
+    let (gaps, outcome) = (analysis.gaps.clone(), analysis.outcome.clone());
+    let (unlearned_phi, retrained_phi) = (&worlds.target_unlearned, &worlds.target_retrained);
+    let target_states = &worlds.target_states;
+    let select = |values: &[f64], state: UnlearningState| -> Vec<f64> {
+        (0..values.len())
+            .filter(|&i| target_states[i] == state)
+            .map(|i| values[i])
+            .collect()
+    };
     let config = |curve: bool| RocConfig {
         fprs: settings.fprs.clone(),
         confidence: settings.confidence,
@@ -113,15 +100,15 @@ pub(super) fn run_ulira(data: &Dataset, settings: &UliraSettings) -> Result<MiaF
             description: "U-LiRA: per-point likelihood ratio of 'trained then unlearned' vs \
                           'never seen' shadow models (fixed variance)"
                 .into(),
-            unlearned: summary(&ulira_u, true)?,
-            retrained: summary(&ulira_r, true)?,
+            unlearned: summary(ulira_u, true)?,
+            retrained: summary(ulira_r, true)?,
             original: None,
         },
         MiaPair {
             attack: "population_phi".into(),
             description: "global threshold on the target's φ".into(),
-            unlearned: summary(&population_u, false)?,
-            retrained: summary(&population_r, false)?,
+            unlearned: summary(population_u, false)?,
+            retrained: summary(population_r, false)?,
             original: None,
         },
     ];
