@@ -11,17 +11,17 @@ use anyhow::{Context, bail};
 use ndarray::{Array1, Array2, ArrayD, Ix1, Ix2};
 use unlearn_audit::io::NpzFile;
 use unlearn_audit::metrics::OutputKind;
+use unlearn_audit::mia::PopulationConfig;
 use unlearn_audit::mia::analysis::{
-    MiaReport, PopulationRequest, ReferenceReport, UliraInput, attack_json, population_mia,
-    ulira_analysis,
+    LiraRequest, MiaReport, PopulationRequest, ReferenceReport, UliraInput, attack_json,
+    lira_analysis, population_mia, rmia_analysis, ulira_analysis,
 };
 use unlearn_audit::mia::roc::{FprConvention, Roc, RocConfig};
 use unlearn_audit::mia::shadow::{
-    LiraConfig, LiraMode, LiraVariance, OfflineTest, RmiaConfig, RmiaInput, RunsInput,
-    ShadowMatrix, UnlearningState, ulira_runs_scores,
+    LiraVariance, OfflineTest, RmiaConfig, RmiaInput, RunsInput, ShadowMatrix, UnlearningState,
+    ulira_runs_scores,
 };
 use unlearn_audit::mia::unlearning::{DEFAULT_MARGIN, equivalence_to_chance};
-use unlearn_audit::mia::{PopulationConfig, lira_scores, rmia_scores};
 use unlearn_audit::report::{Outcome, Provenance};
 
 /// What `outputs.npz` holds.
@@ -316,28 +316,6 @@ fn same_shape(file: &Path, a: (&str, &[usize]), b: (&str, &[usize])) -> anyhow::
     Ok(())
 }
 
-/// Members' and non-members' scores from a membership vector.
-fn split_by_membership(
-    file: &Path,
-    mask_name: &str,
-    scores: &[f64],
-    membership: &[bool],
-) -> anyhow::Result<Roc> {
-    let members: Vec<f64> = scores
-        .iter()
-        .zip(membership)
-        .filter(|p| *p.1)
-        .map(|p| *p.0)
-        .collect();
-    let nonmembers: Vec<f64> = scores
-        .iter()
-        .zip(membership)
-        .filter(|p| !*p.1)
-        .map(|p| *p.0)
-        .collect();
-    Roc::new(&members, &nonmembers).with_context(|| format!("{}: `{mask_name}`", file.display()))
-}
-
 fn shadow_report(
     mode: &'static str,
     file: &Path,
@@ -389,30 +367,21 @@ fn run_lira(args: LiraArgs, common: &CommonArgs) -> anyhow::Result<u8> {
         scores: shadow_scores.view(),
         membership: shadow_in.view(),
     };
-    let variance: LiraVariance = args.variance.into();
-    let offline = match args.offline_test {
-        OfflineTestArg::OneSided => OfflineTest::OneSided,
-        OfflineTestArg::Logpdf => OfflineTest::TwoSidedLogpdf,
+    let request = LiraRequest {
+        shadow,
+        target: &target,
+        membership: &membership,
+        variance: args.variance.into(),
+        offline: match args.offline_test {
+            OfflineTestArg::OneSided => OfflineTest::OneSided,
+            OfflineTestArg::Logpdf => OfflineTest::TwoSidedLogpdf,
+        },
     };
-    let mut rocs = Vec::new();
-    for (name, mode) in [
-        ("lira_online", LiraMode::Online),
-        ("lira_offline", LiraMode::Offline(offline)),
-    ] {
-        let scores = lira_scores(&shadow, &target, LiraConfig { mode, variance })
-            .with_context(|| format!("{}", file.display()))?;
-        rocs.push((
-            name.to_string(),
-            format!("LiRA {name}, variance {:?}", args.variance),
-            split_by_membership(file, "target_in", &scores, &membership)?,
-        ));
-    }
-    rocs.push((
-        "global_threshold".to_string(),
-        "the target's own score, thresholded (no shadow models)".to_string(),
-        split_by_membership(file, "target_in", &target, &membership)?,
-    ));
-    shadow_report("lira", file, common, rocs, None, Outcome::Info)
+    let mut provenance = Provenance::new();
+    provenance.inputs.push(digest(file)?);
+    let report = lira_analysis(&request, &common.roc_config(), provenance)
+        .with_context(|| format!("{}", file.display()))?;
+    super::emit(&report, common.json)
 }
 
 fn run_rmia(args: RmiaArgs, common: &CommonArgs) -> anyhow::Result<u8> {
@@ -458,27 +427,18 @@ fn run_rmia(args: RmiaArgs, common: &CommonArgs) -> anyhow::Result<u8> {
         offline_a: args.offline_a,
         gamma: args.gamma,
     };
-    let scores = rmia_scores(&input, config).with_context(|| format!("{}", file.display()))?;
     let membership = target_in.to_vec();
-    let rocs = vec![
-        (
-            "rmia".to_string(),
-            format!(
-                "RMIA {}, a = {}, γ = {}, {} population points",
-                if args.online { "online" } else { "offline" },
-                args.offline_a,
-                args.gamma,
-                population.len()
-            ),
-            split_by_membership(file, "target_in", &scores, &membership)?,
-        ),
-        (
-            "global_threshold".to_string(),
-            "the target's own Pr(x|θ), thresholded (no reference models)".to_string(),
-            split_by_membership(file, "target_in", &target, &membership)?,
-        ),
-    ];
-    shadow_report("rmia", file, common, rocs, None, Outcome::Info)
+    let mut provenance = Provenance::new();
+    provenance.inputs.push(digest(file)?);
+    let report = rmia_analysis(
+        &input,
+        config,
+        &membership,
+        &common.roc_config(),
+        provenance,
+    )
+    .with_context(|| format!("{}", file.display()))?;
+    super::emit(&report, common.json)
 }
 
 fn run_ulira(args: UliraArgs, common: &CommonArgs) -> anyhow::Result<u8> {

@@ -752,3 +752,103 @@ pub fn ulira_analysis(
         outcome,
     })
 }
+
+// ------------------------------------------------------------------ LiRA and RMIA
+
+/// The ROC of `scores` split by a membership vector (`mask` names it in errors).
+pub fn split_by_membership(
+    mask: &str,
+    scores: &[f64],
+    membership: &[bool],
+) -> Result<Roc, AnalysisError> {
+    let pick = |member: bool| -> Vec<f64> {
+        scores
+            .iter()
+            .zip(membership)
+            .filter(|p| *p.1 == member)
+            .map(|p| *p.0)
+            .collect()
+    };
+    Roc::new(&pick(true), &pick(false)).map_err(|e| AnalysisError::mia(format!("`{mask}`"), e))
+}
+
+/// What [`lira_analysis`] analyses (`docs/mia.md` §3.1, §5).
+#[derive(Debug, Clone, Copy)]
+pub struct LiraRequest<'a> {
+    pub shadow: super::ShadowMatrix<'a>,
+    /// The target model's φ on every point.
+    pub target: &'a [f64],
+    /// Ground truth: the point is a member of the target (`target_in`).
+    pub membership: &'a [bool],
+    pub variance: super::LiraVariance,
+    pub offline: super::OfflineTest,
+}
+
+/// LiRA online and offline and the global threshold on the target's own score: a measurement
+/// ([`Outcome::Info`]) reported as a [`MiaReport`] with mode `lira`.
+pub fn lira_analysis(
+    request: &LiraRequest<'_>,
+    roc: &RocConfig,
+    provenance: Provenance,
+) -> Result<MiaReport, AnalysisError> {
+    use super::{LiraConfig, LiraMode, lira_scores};
+    let mut rocs = Vec::new();
+    for (name, mode) in [
+        ("lira_online", LiraMode::Online),
+        ("lira_offline", LiraMode::Offline(request.offline)),
+    ] {
+        let scores = lira_scores(
+            &request.shadow,
+            request.target,
+            LiraConfig {
+                mode,
+                variance: request.variance,
+            },
+        )
+        .map_err(|e| AnalysisError::mia("LiRA", e))?;
+        rocs.push((
+            name.to_string(),
+            format!("LiRA {name}, variance {:?}", request.variance),
+            split_by_membership("target_in", &scores, request.membership)?,
+        ));
+    }
+    rocs.push((
+        "global_threshold".to_string(),
+        "the target's own score, thresholded (no shadow models)".to_string(),
+        split_by_membership("target_in", request.target, request.membership)?,
+    ));
+    MiaReport::from_rocs("lira", provenance, roc, &rocs, None, None, Outcome::Info)
+        .map_err(|e| AnalysisError::mia("ROC summary", e))
+}
+
+/// RMIA and the global threshold on the target's own Pr(x|θ): a measurement reported as a
+/// [`MiaReport`] with mode `rmia` (`docs/mia.md` §3.2).
+pub fn rmia_analysis(
+    input: &super::RmiaInput<'_>,
+    config: super::RmiaConfig,
+    membership: &[bool],
+    roc: &RocConfig,
+    provenance: Provenance,
+) -> Result<MiaReport, AnalysisError> {
+    let scores = super::rmia_scores(input, config).map_err(|e| AnalysisError::mia("RMIA", e))?;
+    let rocs = vec![
+        (
+            "rmia".to_string(),
+            format!(
+                "RMIA {}, a = {}, γ = {}, {} population points",
+                if config.online { "online" } else { "offline" },
+                config.offline_a,
+                config.gamma,
+                input.target_z.len()
+            ),
+            split_by_membership("target_in", &scores, membership)?,
+        ),
+        (
+            "global_threshold".to_string(),
+            "the target's own Pr(x|θ), thresholded (no reference models)".to_string(),
+            split_by_membership("target_in", input.target_x, membership)?,
+        ),
+    ];
+    MiaReport::from_rocs("rmia", provenance, roc, &rocs, None, None, Outcome::Info)
+        .map_err(|e| AnalysisError::mia("ROC summary", e))
+}
