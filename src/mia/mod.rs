@@ -14,7 +14,10 @@
 //! * [`svm`] and [`salun`]: an exact libsvm-style RBF C-SVC and the SalUn / Jia et al.
 //!   "MIA-Efficacy" compatibility mode built on it.
 //! * [`unlearning`]: the same attack on the unlearned and on the retrained model, and the gap
-//!   with a paired interval; the outcome is "indistinguishable from retraining or not".
+//!   with a paired interval; the verdict is an equivalence test with a margin and the original
+//!   model as positive control (`docs/verdicts.md`, "Membership inference").
+//! * [`analysis`]: one function per analysis (population MIA, LiRA, RMIA, U-LiRA) returning its
+//!   typed finding, called by both the CLI and the plan runner.
 //!
 //! Every score is oriented so that **higher means member**. Definitions, sources and the
 //! deviations of published code are written in `docs/mia.md`.

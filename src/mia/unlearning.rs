@@ -1,9 +1,11 @@
 //! The unlearning view: the same attack on the unlearned and on the retrained model, on the
 //! same members and non-members, and the AUC gap with a paired DeLong interval.
 //!
-//! The headline is "indistinguishable from retraining or not": [`Outcome::Pass`] when every
-//! attack's test accepts, [`Outcome::Fail`] when one rejects, [`Outcome::Inconclusive`] when a
-//! test cannot be made. With m attacks each test is at level (1 − c)/m (Bonferroni).
+//! The verdicts the CLI and plans sign are the equivalence tests [`equivalence_to_reference`]
+//! and [`equivalence_to_chance`] (margin, positive control; `docs/verdicts.md`). The difference
+//! tests below them ("the interval excludes 0") feed `difference_detected`: [`Outcome::Pass`]
+//! when every attack's test accepts, [`Outcome::Fail`] when one rejects,
+//! [`Outcome::Inconclusive`] when a test cannot be made. With m attacks each test is at level (1 − c)/m (Bonferroni).
 //!
 //! - Paired gap to a retrained reference ([`compare_to_reference`]): the paired DeLong interval
 //!   excludes 0. DeLong is asymptotic, so with fewer than [`MIN_PAIRED_DELONG_PER_SIDE`]
