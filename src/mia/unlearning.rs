@@ -439,7 +439,8 @@ fn samples_needed(
     n_nonmembers: usize,
 ) -> Option<SamplesNeeded> {
     let distance = (margin - gap.abs()).abs();
-    if !(distance > 1e-9) || !half_width.is_finite() {
+    // NaN distances (a NaN gap) fall into the first test as well.
+    if distance.is_nan() || distance <= 1e-9 || !half_width.is_finite() {
         return None;
     }
     let factor = (half_width / distance).powi(2).max(1.0);
