@@ -99,12 +99,13 @@ fn mia_section(doc: &mut HtmlDocument, heading: &str, mia: &MiaFinding) {
     doc.heading(heading);
     doc.raw(&figures(&[roc_figure(mia), histogram_figure(mia)]));
     doc.paragraph(&format!(
-        "AUC gap to retraining with paired DeLong intervals, family-wise confidence {} \
-         (Bonferroni over {} attacks).",
+        "AUC gap to retraining with its interval, family-wise confidence {} \
+         (Bonferroni over {} attacks), judged as an equivalence test with a positive control.",
         fmt_number(mia.family_confidence),
         mia.gaps.len()
     ));
     doc.table(&mia.gaps_table());
+    doc.paragraph(&mia.controls_note());
 }
 
 fn certificate_block(report: &AuditReport) -> String {
@@ -289,17 +290,25 @@ fn roc_figure(mia: &MiaFinding) -> String {
     let Some(pair) = mia.attacks.iter().find(|p| p.attack == mia.plotted_attack) else {
         return String::new();
     };
-    let floor = log_floor(&pair.unlearned).min(log_floor(&pair.retrained));
+    let mut floor = log_floor(&pair.unlearned).min(log_floor(&pair.retrained));
+    if let Some(original) = &pair.original {
+        floor = floor.min(log_floor(original));
+    }
     let mut plot = Plot::new(
         &format!("ROC of `{}` (log-log)", pair.attack),
         Axis::log10(floor, 1.0, "false positive rate"),
         Axis::log10(floor, 1.0, "true positive rate"),
     );
     plot.line("chance", "#999999", &[(floor, floor), (1.0, 1.0)], true);
-    for (summary, label, colour) in [
+    let mut curves = vec![
         (&pair.unlearned, "unlearned", PALETTE[1]),
         (&pair.retrained, "retrained", PALETTE[0]),
-    ] {
+    ];
+    // The positive control: the same attack on the original model, when the evidence has one.
+    if let Some(original) = &pair.original {
+        curves.push((original, "original (control)", PALETTE[2]));
+    }
+    for (summary, label, colour) in curves {
         let points: Vec<(f64, f64)> = summary
             .curve
             .as_deref()

@@ -69,6 +69,9 @@ pub struct MiaPair {
     pub description: String,
     pub unlearned: RocSummary,
     pub retrained: RocSummary,
+    /// The same attack on the original model (the positive control), when the evidence has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original: Option<RocSummary>,
 }
 
 /// Histogram of a per-example score on the members split, for both models, on shared bins.
@@ -95,6 +98,11 @@ pub struct MiaFinding {
     /// The attack with the largest |AUC gap|, drawn in the report.
     pub plotted_attack: String,
     pub score_histogram: ScoreHistogram,
+    /// Equivalence margin in AUC of the verdict (`docs/verdicts.md`, "Membership inference").
+    pub margin: f64,
+    /// What served as the positive control: the original model's bundle, or `null` when the
+    /// evidence has none (then the verdict cannot pass).
+    pub positive_control: Option<String>,
     #[serde(flatten)]
     pub outcome: Outcome,
 }
@@ -213,34 +221,90 @@ impl AuditReport {
 }
 
 impl MiaFinding {
-    /// The AUC gaps as a table.
+    /// The AUC gaps with each attack's verdict and positive control as a table.
     pub fn gaps_table(&self) -> Table {
-        let mut table = Table::new(vec![
+        let with_control = self.gaps.iter().any(|g| g.positive_control.is_some());
+        let mut header = vec![
             "attack",
             "AUC unlearned",
             "AUC retrained",
             "gap",
             "gap interval",
-            "indistinguishable",
-        ]);
+            "verdict",
+        ];
+        if with_control {
+            header.extend(["AUC original", "control gap interval", "power"]);
+        }
+        let mut table = Table::new(header);
+        let interval = |ci: Option<&crate::mia::Interval>| {
+            ci.map(|ci| format!("[{}, {}]", fmt_number(ci.lower), fmt_number(ci.upper)))
+                .unwrap_or_else(|| "—".into())
+        };
         for gap in &self.gaps {
-            table.row(vec![
+            let mut row = vec![
                 gap.attack.clone(),
                 fmt_number(gap.unlearned_auc),
                 fmt_number(gap.retrained_auc),
                 fmt_number(gap.auc_gap),
-                gap.auc_gap_ci
-                    .as_ref()
-                    .map(|ci| format!("[{}, {}]", fmt_number(ci.lower), fmt_number(ci.upper)))
-                    .unwrap_or_else(|| "—".into()),
-                match gap.indistinguishable {
-                    Some(true) => "yes".into(),
-                    Some(false) => "no".into(),
-                    None => "—".into(),
-                },
-            ]);
+                interval(gap.auc_gap_ci.as_ref()),
+                gap.verdict.unwrap_or("—").to_string(),
+            ];
+            if with_control {
+                match &gap.positive_control {
+                    Some(c) => row.extend([
+                        fmt_number(c.original_auc),
+                        interval(c.auc_gap_ci.as_ref()),
+                        match c.has_power {
+                            Some(true) => "yes".into(),
+                            Some(false) => "no".into(),
+                            None => "not shown".into(),
+                        },
+                    ]),
+                    None => row.extend(["—".into(), "—".into(), "—".into()]),
+                }
+            }
+            table.row(row);
         }
         table
+    }
+
+    /// One paragraph: the margin, the positive control and the sample-size estimates.
+    pub fn controls_note(&self) -> String {
+        let control = match &self.positive_control {
+            Some(original) => format!(
+                "Positive control: every attack also ran on the original model ({original}); \
+                 an attack has power when it tells the original from retraining by more than \
+                 the margin, and only attacks with power can pass."
+            ),
+            None => "Positive control: none (the evidence has no original model), so this \
+                     check cannot pass: nothing shows the attacks could detect memorisation."
+                .to_string(),
+        };
+        let estimates: Vec<String> = self
+            .gaps
+            .iter()
+            .filter_map(|g| {
+                g.samples_needed_estimate.as_ref().map(|s| {
+                    format!(
+                        "{}: about {} members and {} non-members",
+                        g.attack, s.members, s.nonmembers
+                    )
+                })
+            })
+            .collect();
+        let mut text = format!(
+            "Equivalence margin ±{} in AUC: an attack passes when its whole gap interval lies \
+             within it, fails when the interval lies beyond it. {control}",
+            fmt_number(self.margin)
+        );
+        if !estimates.is_empty() {
+            text.push_str(&format!(
+                " Sample sizes scored by each attack that would likely decide it (planning \
+                 estimates from the observed variance, not bounds): {}.",
+                estimates.join("; ")
+            ));
+        }
+        text
     }
 }
 
@@ -344,6 +408,7 @@ impl Finding for AuditReport {
                 fmt_number(mia.family_confidence)
             ));
             out.push_str(&mia.gaps_table().markdown());
+            out.push_str(&format!("\n{}\n", mia.controls_note()));
         }
         if let Some(ulira) = &self.ulira {
             out.push_str("\n## U-LiRA against the mechanism\n\n");
@@ -352,6 +417,7 @@ impl Finding for AuditReport {
                 fmt_number(ulira.family_confidence)
             ));
             out.push_str(&ulira.gaps_table().markdown());
+            out.push_str(&format!("\n{}\n", ulira.controls_note()));
         }
         if let Some(ordering) = &self.sanity_ordering {
             out.push_str("\n## Sanity ordering d(r, r′) ≤ d(u, r) ≤ d(o, r)\n\n");

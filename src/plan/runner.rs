@@ -4,10 +4,7 @@
 //! the thread count.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Instant;
-
-use ndarray::Array2;
 
 use super::report::{
     AuditReport, ClaimSummary, MechanismRun, MiaFinding, MiaPair, PlanSummary, ReportProvenance,
@@ -21,11 +18,10 @@ use crate::audit::EpsilonAudit;
 use crate::certify::Certificate;
 use crate::certify::gaussian::{GaussianTarget, gaussian_certificate};
 use crate::certify::output_perturbation::OutputPerturbationParams;
-use crate::io::{ACTIVATIONS_FILE, OUTPUTS_FILE, WEIGHTS_FILE, load_labelled_logits, load_labels};
+use crate::io::{ACTIVATIONS_FILE, OUTPUTS_FILE, WEIGHTS_FILE};
 use crate::metrics::compare::{CompareFinding, CompareOptions, Movement, compare_bundles};
+use crate::mia::PopulationConfig;
 use crate::mia::roc::{FprConvention, RocConfig};
-use crate::mia::signals::Signal;
-use crate::mia::{Loss, PopulationConfig, SplitOutputs, compare_to_reference, population_attacks};
 use crate::report::Finding;
 use crate::report::{InputDigest, Outcome, sha256_file};
 
@@ -123,56 +119,45 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
         progress.step("mia");
         let started = Instant::now();
         let spec = &mia_plan.spec;
-        let output_kind = mia_plan.output_kind;
         let (u, r, l) = (&mia_plan.unlearned, &mia_plan.retrained, &mia_plan.labels);
-        let config = PopulationConfig {
-            roc: RocConfig {
-                fprs: spec.fprs.clone(),
-                confidence: *spec.confidence.get_ref(),
-                convention: FprConvention::AtMost,
-                bootstrap_replicates: spec.bootstrap,
+        let request = crate::mia::analysis::PopulationRequest {
+            model: &u.path,
+            labels: &l.path,
+            members: &spec.members,
+            nonmembers: &spec.nonmembers,
+            evaluate: None,
+            reference: Some(&r.path),
+            // The positive control whenever the evidence has an original.
+            original: mia_plan.original.as_ref().map(|o| o.path.as_path()),
+            output_kind: mia_plan.output_kind,
+            config: PopulationConfig {
+                roc: RocConfig {
+                    fprs: spec.fprs.clone(),
+                    confidence: *spec.confidence.get_ref(),
+                    convention: FprConvention::AtMost,
+                    bootstrap_replicates: spec.bootstrap,
+                    seed: file.plan.seed,
+                    curve: true,
+                },
                 seed: file.plan.seed,
-                curve: true,
+                fit_fraction: spec.fit_fraction,
             },
-            seed: file.plan.seed,
-            fit_fraction: spec.fit_fraction,
+            margin: spec.margin,
+            compatibility: false,
         };
-        let label_file = load_labels(&l.path).map_err(|e| analysis_error("mia", e))?;
-        let load = |bundle: &Path, split: &str| {
-            load_labelled_logits(bundle, &l.path, &label_file, split, output_kind)
-                .map(|split| (split.logits, split.labels))
-                .map_err(|e| analysis_error("mia", e))
-        };
-        let mut runs = Vec::new();
-        let mut member_losses = Vec::new();
-        for bundle in [&u.path, &r.path] {
-            let members = load(bundle, &spec.members)?;
-            let nonmembers = load(bundle, &spec.nonmembers)?;
-            let context = |split: &str, e: crate::mia::MiaError| PlanError::Analysis {
+        let result =
+            crate::mia::analysis::population_mia(&request).map_err(|e| analysis_error("mia", e))?;
+        let unlearned_attacks = &result.unlearned.attacks;
+        let retrained_run = result
+            .retrained
+            .as_ref()
+            .ok_or_else(|| PlanError::Analysis {
                 analysis: "mia",
-                message: format!(
-                    "{}: split `{split}`: {e}",
-                    bundle.join(OUTPUTS_FILE).display()
-                ),
-            };
-            let members_view =
-                SplitOutputs::new(&spec.members, members.0.view(), members.1.clone())
-                    .map_err(|e| context(&spec.members, e))?;
-            let nonmembers_view =
-                SplitOutputs::new(&spec.nonmembers, nonmembers.0.view(), nonmembers.1.clone())
-                    .map_err(|e| context(&spec.nonmembers, e))?;
-            let attacks = population_attacks(&members_view, &nonmembers_view, None, &config)
-                .map_err(|e| context(&spec.members, e))?;
-            member_losses.push(log10_losses(&members.0, &members.1));
-            runs.push(attacks);
-        }
-        let (unlearned_attacks, retrained_attacks) = (&runs[0], &runs[1]);
-        let pairs = unlearned_attacks
-            .iter()
-            .zip(retrained_attacks)
-            .map(|(u, r)| (u.name.as_str(), &u.roc, &r.roc));
-        let (gaps, outcome) = compare_to_reference(pairs, *spec.confidence.get_ref())
-            .map_err(|e| analysis_error("mia", e))?;
+                message: "the retrained model was not analysed".into(),
+            })?;
+        let retrained_attacks = &retrained_run.attacks;
+        let original_attacks = result.original.as_ref().map(|o| &o.attacks);
+        let (gaps, outcome) = (result.gaps.clone(), result.outcome.clone());
         let plotted_attack = gaps
             .iter()
             .max_by(|a, b| a.auc_gap.abs().total_cmp(&b.auc_gap.abs()))
@@ -193,16 +178,25 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
             attacks: unlearned_attacks
                 .iter()
                 .zip(retrained_attacks)
-                .map(|(u, r)| MiaPair {
+                .enumerate()
+                .map(|(i, (u, r))| MiaPair {
                     attack: u.name.clone(),
                     description: u.description.to_string(),
                     unlearned: keep_curve(&u.name, &u.summary),
                     retrained: keep_curve(&r.name, &r.summary),
+                    original: original_attacks.map(|o| keep_curve(&o[i].name, &o[i].summary)),
                 })
                 .collect(),
             gaps,
             plotted_attack,
-            score_histogram: histogram(&spec.members, &member_losses[0], &member_losses[1], 24),
+            score_histogram: histogram(
+                &spec.members,
+                &result.unlearned.member_log10_losses,
+                &retrained_run.member_log10_losses,
+                24,
+            ),
+            margin: spec.margin,
+            positive_control: mia_plan.original.as_ref().map(|o| o.written.clone()),
             outcome,
         });
         timed("mia", started);
@@ -312,6 +306,7 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
                 confidence: *spec.confidence.get_ref(),
                 fprs: spec.fprs.clone(),
                 seed: file.plan.seed,
+                margin: spec.margin,
             },
         )?);
         timed("ulira", started);
@@ -419,19 +414,6 @@ fn input_digests(plan: &Plan) -> Result<Vec<InputDigest>, PlanError> {
                 message: format!("{path}: {e}"),
             })?;
             Ok(InputDigest { path, sha256 })
-        })
-        .collect()
-}
-
-/// log10 of the cross-entropy loss per row, floored at 1e-12 so a perfect fit stays finite.
-fn log10_losses(logits: &Array2<f64>, labels: &[usize]) -> Vec<f64> {
-    logits
-        .rows()
-        .into_iter()
-        .zip(labels)
-        .map(|(row, &label)| {
-            let row = row.to_vec();
-            Loss.value(&row, label).max(1e-12).log10()
         })
         .collect()
 }

@@ -178,6 +178,13 @@ pub struct MiaSpec {
     pub fprs: Vec<f64>,
     #[serde(default = "default_fit_fraction")]
     pub fit_fraction: f64,
+    /// Equivalence margin in AUC of `mia_indistinguishable` (`docs/verdicts.md`).
+    #[serde(default = "default_margin")]
+    pub margin: f64,
+}
+
+fn default_margin() -> f64 {
+    crate::mia::DEFAULT_MARGIN
 }
 
 /// Certified mechanisms whose certificate a plan can compute.
@@ -225,6 +232,9 @@ pub struct UliraSpec {
     pub confidence: Spanned<f64>,
     #[serde(default = "default_fprs")]
     pub fprs: Vec<f64>,
+    /// Equivalence margin in AUC of `ulira_indistinguishable` (`docs/verdicts.md`).
+    #[serde(default = "default_margin")]
+    pub margin: f64,
 }
 
 /// `[[rule]]`: one pass/fail rule. Either `metric` with `at_most` or `at_least`, or `check`.
