@@ -351,3 +351,144 @@ fn explore() {
         b.iter().filter(|&&x| x > truth).count()
     );
 }
+
+// --------------------------------------------------------------------------------------------
+// Comparison on the same data (docs/epsilon.md §9.1): the default grid, the LFP audit, a
+// pre-registered single threshold at the best threshold for the true distributions (the
+// "oracle", not attainable without knowing them), and a small reference of jax_privacy's
+// approach (Bonferroni over the vertices of the empirical ROC hull, whose vertices are chosen
+// on the same data, so not formally valid). For comparison only.
+
+/// jax_privacy-style bound: ROC hull of the rules "unlearned if score ≥ t" (and mirrored),
+/// Clopper–Pearson at α / (2 V) per rate over the V hull vertices of both directions.
+fn hull_bonferroni(u: &[f64], r: &[f64], delta: f64, alpha: f64) -> f64 {
+    use unlearn_audit::audit::threshold::epsilon_from_rate_bounds;
+    use unlearn_audit::stats::clopper_pearson_upper;
+    let (mut u, mut r) = (u.to_vec(), r.to_vec());
+    u.sort_by(f64::total_cmp);
+    r.sort_by(f64::total_cmp);
+    let (n_u, n_r) = (u.len(), r.len());
+    // ROC points (FPR, TPR) for thresholds at every pooled value, "≥ t", plus (0,0).
+    let mut pooled: Vec<f64> = u.iter().chain(&r).copied().collect();
+    pooled.sort_by(f64::total_cmp);
+    pooled.dedup();
+    let mut points: Vec<(u64, u64)> = vec![(0, 0)]; // (fp, tp) counts
+    for &t in pooled.iter().rev() {
+        let tp = (n_u - u.partition_point(|&x| x < t)) as u64;
+        let fp = (n_r - r.partition_point(|&x| x < t)) as u64;
+        points.push((fp, tp));
+    }
+    // Upper hull (above the diagonal) and lower hull (the mirrored direction).
+    let hull = |upper: bool| {
+        let mut h: Vec<(f64, f64, u64, u64)> = Vec::new();
+        for &(fp, tp) in &points {
+            let p = (fp as f64 / n_r as f64, tp as f64 / n_u as f64, fp, tp);
+            while h.len() >= 2 {
+                let (a, b) = (h[h.len() - 2], h[h.len() - 1]);
+                let cross = (b.0 - a.0) * (p.1 - a.1) - (b.1 - a.1) * (p.0 - a.0);
+                if (upper && cross >= 0.0) || (!upper && cross <= 0.0) {
+                    h.pop();
+                } else {
+                    break;
+                }
+            }
+            h.push(p);
+        }
+        h
+    };
+    let vertices: Vec<(u64, u64)> = hull(true)
+        .into_iter()
+        .chain(hull(false))
+        .map(|v| (v.2, v.3))
+        .collect();
+    let a = alpha / (2.0 * vertices.len() as f64);
+    vertices
+        .iter()
+        .filter_map(|&(fp, tp)| {
+            // Rule "unlearned if ≥ t": FPR = fp/n_r, FNR = (n_u − tp)/n_u; mirrored rule
+            // "unlearned if < t": FPR = (n_r − fp)/n_r, FNR = tp/n_u.
+            let one = |f: u64, m: u64| -> Option<f64> {
+                let fu = clopper_pearson_upper(f, n_r as u64, a).ok()?;
+                let mu = clopper_pearson_upper(m, n_u as u64, a).ok()?;
+                epsilon_from_rate_bounds(fu, mu, delta)
+            };
+            let x = one(fp, n_u as u64 - tp);
+            let y = one(n_r as u64 - fp, tp);
+            match (x, y) {
+                (Some(x), Some(y)) => Some(x.max(y)),
+                (x, y) => x.or(y),
+            }
+        })
+        .fold(0.0, f64::max)
+}
+
+/// The best pre-registered threshold for N(μ, 1) vs N(0, 1) at n per side: the one whose
+/// audit at the expected counts is largest (upper tail, where ε is decided).
+fn oracle_threshold(mu: f64, n: usize) -> f64 {
+    use unlearn_audit::audit::threshold::epsilon_from_rate_bounds;
+    use unlearn_audit::stats::{clopper_pearson_upper, normal_cdf};
+    let mut best = (f64::NEG_INFINITY, 0.0);
+    for i in 0..=600 {
+        let t = i as f64 * 0.01;
+        let fp = ((1.0 - normal_cdf(t)) * n as f64).round() as u64;
+        let fnr = (normal_cdf(t - mu) * n as f64).round() as u64;
+        let e = epsilon_from_rate_bounds(
+            clopper_pearson_upper(fp, n as u64, 0.0125).unwrap(),
+            clopper_pearson_upper(fnr, n as u64, 0.0125).unwrap(),
+            DELTA,
+        )
+        .unwrap_or(0.0);
+        if e > best.0 {
+            best = (e, t);
+        }
+    }
+    best.1
+}
+
+#[test]
+#[ignore]
+fn full_comparison() {
+    let to_set = |v: &[f64]| SampleSet {
+        source: "synthetic".into(),
+        values: Array2::from_shape_vec((v.len(), 1), v.to_vec()).unwrap(),
+    };
+    let seeds: u64 = std::env::var("LFP_COMPARE_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(25);
+    for (name, sigma) in [("eps1", SIGMA_EPSILON_1), ("eps4", SIGMA_EPSILON_4)] {
+        let n = 100_000;
+        let t = oracle_threshold(1.0 / sigma, n);
+        let mut rows: Vec<[f64; 4]> = Vec::new();
+        for s in 0..seeds {
+            let seed = 20_000 + s;
+            let u = sample(n, Family::Gaussian(sigma), true, seed);
+            let r = sample(n, Family::Gaussian(sigma), false, seed.wrapping_add(1 << 40));
+            let claim = Claim::new(None, DELTA).unwrap();
+            let run = |selection| {
+                let options = AuditOptions {
+                    selection,
+                    seed,
+                    ..AuditOptions::default()
+                };
+                audit_epsilon(&to_set(&u), &to_set(&r), &claim, &options)
+                    .unwrap()
+                    .epsilon_lower_bound
+            };
+            rows.push([
+                run(Selection::Bonferroni),
+                lfp_audit(&u, &r, DELTA, 0.05, seed).epsilon,
+                run(Selection::Threshold { threshold: t }),
+                hull_bonferroni(&u, &r, DELTA, 0.05),
+            ]);
+        }
+        let col = |i: usize| median(rows.iter().map(|r| r[i]).collect());
+        println!(
+            "comparison gaussian {name} n={n} seeds={seeds}: grid {:.4} | lfp {:.4} | oracle threshold {t:.2}: {:.4} | jax-style hull Bonferroni {:.4}",
+            col(0),
+            col(1),
+            col(2),
+            col(3)
+        );
+    }
+}
