@@ -239,33 +239,22 @@ fn report_validity(name: &str, n_u: usize, n_r: usize, family: Family, truth: f6
 #[ignore]
 fn full_validity() {
     for e in [0.5, 1.0, 4.0] {
-        report_validity("lfp", 1000, 1000, Family::LeastFavourable(e, 1e-5), e, 400);
+        let f = Family::LeastFavourable(e, 1e-5);
+        report_validity("lfp", 1000, 1000, f, e, 200);
         report_validity(
             "lfp-delta",
             2000,
             500,
             Family::LeastFavourable(e, 1e-3),
             e,
-            200,
+            100,
         );
     }
-    report_validity(
-        "gaussian eps1",
-        10_000,
-        10_000,
-        Family::Gaussian(SIGMA_EPSILON_1),
-        1.0,
-        100,
-    );
-    report_validity("laplace", 10_000, 10_000, Family::Laplace, 1.0, 100);
-    report_validity(
-        "rr eps1",
-        10_000,
-        10_000,
-        Family::RandomizedResponse(1.0),
-        1.0,
-        100,
-    );
+    let g = Family::Gaussian(SIGMA_EPSILON_1);
+    report_validity("gaussian eps1", 10_000, 10_000, g, 1.0, 30);
+    report_validity("laplace", 10_000, 10_000, Family::Laplace, 1.0, 30);
+    let rr = Family::RandomizedResponse(1.0);
+    report_validity("rr eps1", 10_000, 10_000, rr, 1.0, 30);
     for (n_u, n_r) in [
         (10, 10),
         (100, 100),
@@ -274,7 +263,13 @@ fn full_validity() {
         (10_000, 10),
     ] {
         for f in [Family::NullGaussian, Family::NullTied, Family::NullCauchy] {
-            let audits = if n_u.max(n_r) >= 10_000 { 50 } else { 400 };
+            let audits = if n_u.min(n_r) >= 10_000 {
+                20
+            } else if n_u.max(n_r) >= 10_000 {
+                100
+            } else {
+                200
+            };
             report_validity(&format!("{f:?}"), n_u, n_r, f, 0.0, audits);
         }
     }
@@ -463,7 +458,12 @@ fn full_comparison() {
         for s in 0..seeds {
             let seed = 20_000 + s;
             let u = sample(n, Family::Gaussian(sigma), true, seed);
-            let r = sample(n, Family::Gaussian(sigma), false, seed.wrapping_add(1 << 40));
+            let r = sample(
+                n,
+                Family::Gaussian(sigma),
+                false,
+                seed.wrapping_add(1 << 40),
+            );
             let claim = Claim::new(None, DELTA).unwrap();
             let run = |selection| {
                 let options = AuditOptions {

@@ -259,16 +259,15 @@ mod unit {
 
     #[test]
     fn float32_grid_decides_a_score_between_the_two_grids() {
-        // A pooled range [0, 0.3] gives 30 single thresholds; one score sits strictly between
-        // the float64 value 0.1 and the float32 grid value (0.1f32 = 0.100000001490116…).
-        // metric.py's `pos >= t` counts it at the float32 threshold only if it is ≥ 0.1f32.
-        let t32 = f64::from(0.1f32);
-        let between = 0.5 * (0.1 + t32);
-        assert!(0.1 < between && between < t32);
-        let g = torch_linspace(0.0, 0.3, 31);
-        assert!(g.contains(&t32));
-        // On the float32 grid the score is below the threshold 0.1f32 (a float64 grid would put
-        // it at or above 0.1): the counts, hence the rule's ε, differ.
-        assert!(between < g[10] && g[10] == t32);
+        // Pooled range [0, 0.3]: 30 single thresholds. Threshold 10 on the float32 grid and on
+        // a float64 grid differ; a score strictly between them is counted by `pos >= t` on
+        // one grid and not on the other, so the rule's rates (and ε) differ.
+        let g32 = torch_linspace(0.0, 0.3, 31)[10];
+        let g64 = (0.3 - 0.0) / 30.0 * 10.0;
+        assert_ne!(g32, g64);
+        assert_eq!(g32, f64::from(0.3f32 / 30.0 * 10.0));
+        let between = 0.5 * (g32 + g64);
+        assert!(between != g32 && between != g64);
+        assert_ne!(between >= g32, between >= g64);
     }
 }
