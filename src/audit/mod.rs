@@ -7,6 +7,7 @@
 //! The derivations (the two-branch bound, Clopper–Pearson, the rank argument behind the grid,
 //! the error budget, GDP conversion, the planner) are in `docs/epsilon.md`.
 
+pub mod lfp;
 mod neurips;
 mod planner;
 pub mod threshold;
@@ -98,6 +99,10 @@ pub enum Selection {
     Split { fraction: f64 },
     /// A pre-registered threshold, tested in both directions.
     Threshold { threshold: f64 },
+    /// The least-favourable-pair audit: a statistic over every threshold among the most
+    /// extreme pooled points of each tail, calibrated by Monte-Carlo under the least-favourable
+    /// pair of each tested claim H_ε and inverted over ε (`docs/epsilon.md` §3.7).
+    Lfp,
 }
 
 /// Per-example mode: the multiple-testing procedure behind the count and list of examples
@@ -198,6 +203,16 @@ impl AuditOptions {
                     "Holm's step-down is valid only with the grid, all-threshold or pre-registered \
                      selection (split selection is not monotone in the level); use \
                      --example-correction bonferroni with split",
+                ));
+            }
+            // The LFP audit's Monte-Carlo size depends on the level, so its rejections are not
+            // nested across levels; Holm needs them to be.
+            Selection::Lfp if self.example_correction == ExampleCorrection::Holm => {
+                return Err(invalid(
+                    "selection",
+                    "lfp",
+                    "Holm's step-down is valid only with the grid, all-threshold or pre-registered \
+                     selection; use --example-correction bonferroni with lfp",
                 ));
             }
             _ => {}
@@ -394,6 +409,9 @@ pub struct SelectionReport {
     /// pruning (the others provably could not beat the reported test).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exact_evaluations: Option<usize>,
+    /// `lfp`: the Monte-Carlo calibration under the least-favourable pair.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lfp: Option<LfpReport>,
     pub n_selection_unlearned: Option<usize>,
     pub n_selection_retrained: Option<usize>,
 }
@@ -714,6 +732,20 @@ struct ScalarResult {
     n_selection: Option<(usize, usize)>,
     /// All-threshold mode: tests whose exact bounds were computed after pruning.
     exact_evaluations: Option<usize>,
+    /// LFP mode: the calibration's details.
+    lfp: Option<LfpReport>,
+}
+
+/// `--selection lfp`: how the bound was calibrated (`docs/epsilon.md` §3.7).
+#[derive(Debug, Clone, Serialize)]
+pub struct LfpReport {
+    /// Monte-Carlo draws per direction under the least-favourable pair.
+    pub draws: usize,
+    /// Most extreme pooled points per tail scanned by the statistic.
+    pub extreme_points_per_tail: usize,
+    /// Observed statistic of the deciding direction (max over depths of the Wilson-score ε̂).
+    pub statistic: f64,
+    pub deciding_direction: Direction,
 }
 
 /// Number of tests and α per rate a strategy uses for certification-side sizes.
@@ -723,6 +755,9 @@ fn strategy_alpha(selection: Selection, alpha: f64, n_u: usize, n_r: usize) -> (
         Selection::BonferroniAll => threshold::all_threshold_test_count(n_u, n_r),
         Selection::Split { .. } => 1,
         Selection::Threshold { .. } => 2,
+        // Reported test: one threshold per direction, its rate bounds at α/4 each (for
+        // information; the LFP bound itself is calibrated by Monte-Carlo).
+        Selection::Lfp => 2,
     };
     (tests, alpha / tests as f64 / 2.0)
 }
@@ -746,6 +781,47 @@ fn scalar_core(
     gdp: bool,
 ) -> Result<ScalarResult, AuditError> {
     match selection {
+        Selection::Lfp => {
+            let (n_u, n_r) = (unlearned.len(), retrained.len());
+            let lfp = lfp::lfp_audit(&unlearned, &retrained, delta, alpha, seed);
+            let (tests, alpha_per_rate) = strategy_alpha(selection, alpha, n_u, n_r);
+            let sides = SortedSides::new(unlearned, retrained);
+            let mut test = sides.evaluate(
+                lfp.comparison,
+                lfp.threshold,
+                threshold::RankBound::None,
+                &RateBounds::direct(alpha_per_rate),
+                delta,
+            )?;
+            // `test.epsilon` carries the certified LFP bound; the rate bounds and counts are
+            // the deciding threshold's (for information: that threshold was chosen on the data).
+            test.epsilon = Some(lfp.epsilon);
+            let outcome = SearchOutcome {
+                gdp_mu_lower: test.gdp_mu.max(0.0),
+                point_estimate: test.point_epsilon,
+                best: test,
+                tests,
+            };
+            Ok(ScalarResult {
+                outcome,
+                tests,
+                alpha_per_rate,
+                n_certify_unlearned: n_u,
+                n_certify_retrained: n_r,
+                n_selection: None,
+                exact_evaluations: None,
+                lfp: Some(LfpReport {
+                    draws: lfp.draws,
+                    extreme_points_per_tail: lfp.extreme,
+                    statistic: lfp.statistic,
+                    deciding_direction: if lfp.unlearned_higher {
+                        Direction::UnlearnedHigher
+                    } else {
+                        Direction::UnlearnedLower
+                    },
+                }),
+            })
+        }
         Selection::Bonferroni | Selection::BonferroniAll | Selection::Threshold { .. } => {
             let (tests, alpha_per_rate) =
                 strategy_alpha(selection, alpha, unlearned.len(), retrained.len());
@@ -773,6 +849,7 @@ fn scalar_core(
                 n_certify_retrained: n_r,
                 n_selection: None,
                 exact_evaluations,
+                lfp: None,
             })
         }
         Selection::Split { fraction } => {
@@ -815,6 +892,7 @@ fn scalar_core(
                 n_certify_retrained: certify_sides.retrained.len(),
                 n_selection: Some((sel_u, sel_r)),
                 exact_evaluations: None,
+                lfp: None,
             })
         }
     }
@@ -871,7 +949,8 @@ pub fn samples_needed(
         }
         let (n_cert, tests) = match selection {
             Selection::Split { fraction } => (split_sizes(n as usize, fraction).1 as u64, 1),
-            Selection::Threshold { .. } => (n, 2),
+            // lfp: the single-threshold ceiling per direction (about; `docs/epsilon.md` §3.7).
+            Selection::Threshold { .. } | Selection::Lfp => (n, 2),
             Selection::Bonferroni => (n, threshold::grid_test_count(n as usize, n as usize)),
             Selection::BonferroniAll => (
                 n,
@@ -966,7 +1045,7 @@ fn per_example_core(
 ) -> Result<Vec<ScalarResult>, AuditError> {
     let (n_u, n_r) = (unlearned.nrows(), retrained.nrows());
     let table = match selection {
-        Selection::Split { .. } => None,
+        Selection::Split { .. } | Selection::Lfp => None,
         _ => {
             let (_, alpha_per_rate) = strategy_alpha(selection, alpha_per_example, n_u, n_r);
             Some(RateBounds::tabulated(
@@ -1192,12 +1271,23 @@ pub fn audit_epsilon(
         alpha / 2.0,
         delta,
     )?;
-    let epsilon_ceiling_corrected = threshold::ceiling(
-        best.n_certify_unlearned as u64,
-        best.n_certify_retrained as u64,
-        best.alpha_per_rate,
-        delta,
-    )?;
+    let epsilon_ceiling_corrected = if options.selection == Selection::Lfp {
+        // The bound a perfectly separated sample would get under the same calibration.
+        lfp::lfp_ceiling(
+            best.n_certify_unlearned,
+            best.n_certify_retrained,
+            delta,
+            core.alpha_per_example,
+            options.seed,
+        )
+    } else {
+        threshold::ceiling(
+            best.n_certify_unlearned as u64,
+            best.n_certify_retrained as u64,
+            best.alpha_per_rate,
+            delta,
+        )?
+    };
 
     let gdp = if options.gdp {
         let mu = best.outcome.gdp_mu_lower;
@@ -1350,6 +1440,11 @@ pub fn audit_epsilon(
             unlearned.dim(),
             best.tests
         ),
+        (_, Selection::Lfp) => format!(
+            "alpha = {} split equally over the two directions; each direction's Monte-Carlo test of H_epsilon under the least-favourable pair at alpha/2 ({} draws); test.fpr_upper / fnr_upper are single-test Clopper-Pearson bounds at alpha/4 for information only",
+            fmt_number(alpha),
+            best.lfp.as_ref().map_or(0, |l| l.draws)
+        ),
         (_, Selection::Split { .. }) => format!(
             "alpha = {} on the single selected test: alpha/2 on each of its FPR and FNR bounds",
             fmt_number(alpha)
@@ -1387,9 +1482,13 @@ pub fn audit_epsilon(
                 Selection::BonferroniAll => Some(
                     "all thresholds: every order statistic of each side (every pooled value), both rule directions, 2 (n_unlearned + n_retrained) tests",
                 ),
+                Selection::Lfp => Some(
+                    "least-favourable pair: every threshold among the most extreme pooled points of each tail, both directions (alpha/2 each), Monte-Carlo p-value under the least-favourable pair of each tested epsilon, inverted on a 2^-12 grid",
+                ),
                 _ => None,
             },
             exact_evaluations: best.exact_evaluations,
+            lfp: best.lfp.clone(),
             n_selection_unlearned: best.n_selection.map(|s| s.0),
             n_selection_retrained: best.n_selection.map(|s| s.1),
         },

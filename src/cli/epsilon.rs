@@ -41,8 +41,9 @@ pub struct Args {
     per_example: bool,
 
     /// Test selection: `bonferroni` (tail grid, default), `bonferroni-all` (every threshold,
-    /// both directions), `split:F` (choose on a fraction F, certify on the rest) or
-    /// `threshold:T` (pre-registered threshold).
+    /// both directions), `lfp` (least-favourable-pair calibration, docs/epsilon.md §3.7),
+    /// `split:F` (choose on a fraction F, certify on the rest) or `threshold:T`
+    /// (pre-registered threshold).
     #[arg(long, default_value = "bonferroni", value_parser = parse_selection)]
     selection: Selection,
 
@@ -127,6 +128,9 @@ fn parse_selection(text: &str) -> Result<Selection, String> {
     if text == "bonferroni-all" {
         return Ok(Selection::BonferroniAll);
     }
+    if text == "lfp" {
+        return Ok(Selection::Lfp);
+    }
     let number = |rest: &str, what: &str| {
         rest.parse::<f64>()
             .map_err(|_| format!("`{text}`: {what} must be a number"))
@@ -148,7 +152,7 @@ fn parse_selection(text: &str) -> Result<Selection, String> {
         return Ok(Selection::Threshold { threshold });
     }
     Err(format!(
-        "`{text}`: expected bonferroni, bonferroni-all, split:F or threshold:T"
+        "`{text}`: expected bonferroni, bonferroni-all, lfp, split:F or threshold:T"
     ))
 }
 
