@@ -4,7 +4,8 @@
 //!
 //! Large files are memory-mapped and exposed as typed views ([`RawArray`]: dtype, byte order,
 //! shape, memory order, byte offset) that decode ranges of elements into a caller's `f64`
-//! buffer, so nothing is loaded twice or copied whole into f64. Small arrays (labels, score
+//! buffer, so nothing is loaded twice or copied whole into f64. What each reader refuses, and
+//! the caps that bound time and memory, are in `docs/robustness.md`. Small arrays (labels, score
 //! matrices, masks) have fully decoding helpers ([`NpzFile::array_f64`], [`read_npy_f64`]).
 
 mod bundle;
