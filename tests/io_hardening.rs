@@ -92,7 +92,7 @@ fn a_zip_bomb_is_stopped_at_its_declared_size() {
         crc: crc32(&content[..declared]),
         size: declared as u32,
     };
-    let path = write(dir.path(), "bomb.npz", &zip(&[member.clone()]));
+    let path = write(dir.path(), "bomb.npz", &zip(std::slice::from_ref(&member)));
     let file = NpzFile::open(&path).unwrap();
     assert_mentions(
         &refusal(file.array_f64("bomb")),

@@ -210,7 +210,7 @@ impl<'a> Cursor<'a> {
             .ok_or_else(|| format!("expected a quoted string at byte {}", self.at))?;
         let body = &rest[1..];
         let end = body
-            .find(|c| c == quote || c == '\\')
+            .find([quote, '\\'])
             .filter(|&i| body[i..].starts_with(quote))
             .ok_or_else(|| format!("unterminated or escaped string at byte {}", self.at))?;
         self.at += end + 2;

@@ -9,7 +9,7 @@ use std::io::Write;
 /// An npy (version 1.0) file from a header dict text and raw data bytes.
 pub fn npy_raw(dict: &str, data: &[u8]) -> Vec<u8> {
     let mut header = dict.to_string();
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');
