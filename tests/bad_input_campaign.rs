@@ -60,6 +60,11 @@ const OWNED_ELSEWHERE: &[(&str, &str, &str)] = &[
         "iteration cap (guo with σ = 1e10 never finishes)",
     ),
     (
+        "compare/outputs/probabilities-as-logits",
+        "compare",
+        "probabilities read as logits are not detected (io::ProbabilityLikeRows is the check to call while streaming)",
+    ),
+    (
         "mia-rmia/content/probability-above-1",
         "mia",
         "the message names `target scores`, not the array `target_scores`",
@@ -1457,6 +1462,15 @@ fn build_cases(root: &Path) -> Vec<Case> {
         b.push(
             "mia/outputs/probabilities-as-logits".into(),
             mia_args(&dir, &[]),
+            Expect::Refused,
+            vec!["outputs.npz".into(), "--outputs-are probabilities".into()],
+        );
+        for role in ["original", "retrained"] {
+            write(&dir.join(role).join("outputs.npz"), &npz(&probs, false));
+        }
+        b.push(
+            "compare/outputs/probabilities-as-logits".into(),
+            compare_args(&dir, true),
             Expect::Refused,
             vec!["outputs.npz".into(), "--outputs-are probabilities".into()],
         );
