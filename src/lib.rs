@@ -9,8 +9,9 @@
 //! * computes the theoretical ε of certified mechanisms ([`certify`]) and ships reference
 //!   implementations of them ([`models`], [`mechanisms`], [`sampling`]).
 //!
-//! Data flow: files are read and validated by [`io`] into evidence (weights, outputs, labels,
-//! sample sets); each analysis is a pure function from evidence to typed findings; [`report`]
+//! Data flow (`docs/architecture.md`): files are read and validated by [`io`] into evidence
+//! (weights, outputs, labels, sample sets; the claim under audit is an [`evidence::Claim`]);
+//! each analysis is a pure function from evidence to typed findings; [`report`]
 //! renders findings as JSON (the contract), Markdown or text, and maps outcomes to exit codes.
 //! Sampling is the only place that owns randomness.
 //!
@@ -19,6 +20,7 @@
 
 pub mod audit;
 pub mod certify;
+pub mod evidence;
 pub mod io;
 pub mod mechanisms;
 pub mod metrics;

@@ -26,11 +26,21 @@ fn run_plan(plan: &str, threads: usize, out: &Path) -> (i32, serde_json::Value) 
     for name in ["report.json", "report.md", "report.html"] {
         assert!(out.join(name).is_file(), "{plan}: {name} missing");
     }
-    // The progress bar hides itself when stderr is not a terminal.
+    // Not a terminal: no bar, only `progress:` lines and one final `summary:` line.
+    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        output.stderr.is_empty(),
-        "{plan}: {}",
-        String::from_utf8_lossy(&output.stderr)
+        stderr
+            .lines()
+            .all(|l| l.starts_with("progress: ") || l.starts_with("summary: ")),
+        "{plan}: {stderr}"
+    );
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|l| l.starts_with("summary: "))
+            .count(),
+        1,
+        "{plan}: {stderr}"
     );
     let json = std::fs::read_to_string(out.join("report.json")).unwrap();
     (code, serde_json::from_str(&json).unwrap())

@@ -8,11 +8,11 @@
 //! the error budget, GDP conversion, the planner) are in `docs/epsilon.md`.
 
 mod neurips;
-mod plan;
+mod planner;
 pub mod threshold;
 
 pub use neurips::{neurips_2023_epsilons, neurips_2023_forget_score};
-pub use plan::{SamplePlan, plan_samples};
+pub use planner::{PlannerMode, SamplePlan, plan_samples, plan_samples_for, typical_bound};
 pub use threshold::{Comparison, Direction, ThresholdTest};
 
 use ndarray::{Array2, ArrayView2, Axis};
@@ -67,6 +67,9 @@ pub enum AuditError {
     },
     #[error(transparent)]
     Stats(#[from] StatsError),
+    /// The claim could not be built (`evidence::Claim::new`).
+    #[error(transparent)]
+    Claim(#[from] crate::evidence::EvidenceError),
 }
 
 fn invalid(parameter: &'static str, value: impl ToString, message: &'static str) -> AuditError {
@@ -77,58 +80,9 @@ fn invalid(parameter: &'static str, value: impl ToString, message: &'static str)
     }
 }
 
-/// Which family the claimed guarantee belongs to; decides whether the Gaussian-DP conversion
-/// may be reported as a bound.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum ClaimFamily {
-    /// Any (ε, δ) mechanism: only nonparametric bounds are certified.
-    #[default]
-    Generic,
-    /// The mechanism is claimed to be Gaussian (μ-GDP); a GDP lower bound on μ converted to ε
-    /// is then a valid bound against the claim.
-    Gaussian,
-}
-
-/// A validated (ε, δ)-unlearning claim: ε > 0 finite (or absent: report the bound only),
-/// δ ∈ (0, 1). Nothing unvalidated can be built.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Claim {
-    epsilon: Option<f64>,
-    delta: f64,
-    family: ClaimFamily,
-}
-
-impl Claim {
-    pub fn new(epsilon: Option<f64>, delta: f64) -> Result<Self, AuditError> {
-        if let Some(e) = epsilon
-            && !(e.is_finite() && e > 0.0)
-        {
-            return Err(invalid("claim epsilon", e, "must be finite and > 0"));
-        }
-        if !(delta.is_finite() && delta > 0.0 && delta < 1.0) {
-            return Err(invalid("delta", delta, "must lie strictly between 0 and 1"));
-        }
-        Ok(Claim {
-            epsilon,
-            delta,
-            family: ClaimFamily::Generic,
-        })
-    }
-    pub fn with_family(mut self, family: ClaimFamily) -> Self {
-        self.family = family;
-        self
-    }
-    pub fn epsilon(&self) -> Option<f64> {
-        self.epsilon
-    }
-    pub fn delta(&self) -> f64 {
-        self.delta
-    }
-    pub fn family(&self) -> ClaimFamily {
-        self.family
-    }
-}
+/// The claim under audit: one type for the whole crate, defined in [`crate::evidence`]
+/// (re-exported here so `audit::Claim` keeps working).
+pub use crate::evidence::{Claim, ClaimFamily};
 
 /// How the tests are chosen and the error budget spent (`docs/epsilon.md` §3).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -318,6 +272,31 @@ pub struct Estimate {
     pub value: Option<f64>,
     pub label: &'static str,
     pub method: &'static str,
+    /// Always "estimate, not a bound".
+    pub kind: &'static str,
+    /// Why the value can exceed the claim on a passing audit.
+    pub note: &'static str,
+}
+
+/// Whether the Gaussian-DP conversion is a bound (serialised as `bound` or
+/// `estimate, not a bound`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum GdpStatus {
+    /// A valid lower bound: the claim is Gaussian-family.
+    #[serde(rename = "bound")]
+    Bound,
+    /// An estimate only: the claim is generic.
+    #[serde(rename = "estimate, not a bound")]
+    Estimate,
+}
+
+impl std::fmt::Display for GdpStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            GdpStatus::Bound => "bound",
+            GdpStatus::Estimate => "estimate, not a bound",
+        })
+    }
 }
 
 /// The Gaussian-DP conversion.
@@ -328,7 +307,7 @@ pub struct GdpReport {
     /// ε at the audit's δ implied by `mu_lower_bound`.
     pub epsilon: f64,
     /// "bound" (Gaussian-family claim) or "estimate, not a bound".
-    pub status: &'static str,
+    pub status: GdpStatus,
     pub note: &'static str,
 }
 
@@ -379,6 +358,32 @@ pub struct NullCalibration {
     pub note: &'static str,
 }
 
+/// Which audit mode has the most power for these runs (several statistics recorded):
+/// guidance from the data, not a bound and not part of the verdict (`docs/guide.md`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ModeGuidance {
+    /// Always "guidance, not a bound".
+    pub kind: &'static str,
+    pub candidates: Vec<ModeCandidate>,
+    /// The mode needing the fewest runs per side, `None` when none is expected to refute.
+    pub recommended: Option<&'static str>,
+    pub note: String,
+}
+
+/// One mode as the planner sees it on these data.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModeCandidate {
+    /// "scalar_mean" (row mean of the columns, `epsilon` on a one-column file),
+    /// "multivariate" (the default on several columns) or "per_example" (`--per-example`).
+    pub mode: &'static str,
+    /// Estimated shift of the mode's statistic in noise units (|mean difference| / pooled
+    /// standard deviation; per-example: the largest over examples). An estimate.
+    pub estimated_mu: f64,
+    /// The planner's runs per side at `estimated_mu` (`epsilon plan`), `None` when the
+    /// estimated mechanism is within the claim.
+    pub runs_per_side: Option<u64>,
+}
+
 /// Selection details as reported.
 #[derive(Debug, Clone, Serialize)]
 pub struct SelectionReport {
@@ -420,6 +425,8 @@ pub struct EpsilonAudit {
     pub projection: Option<ProjectionReport>,
     pub per_example: Option<PerExampleReport>,
     pub null_calibration: Option<NullCalibration>,
+    /// Several statistics recorded and a claim given: which mode has the most power.
+    pub mode_guidance: Option<ModeGuidance>,
     #[serde(skip)]
     pub verdict_detail: Option<Verdict>,
 }
@@ -498,7 +505,8 @@ impl Finding for EpsilonAudit {
                 ),
             ])
             .row([
-                "point estimate (not a bound)".to_string(),
+                "point estimate (estimate, not a bound; can exceed the claim on a passing audit)"
+                    .to_string(),
                 crate::report::fmt_optional(self.point_estimate.value),
             ]);
         if let Some(g) = &self.gdp {
@@ -529,8 +537,122 @@ impl Finding for EpsilonAudit {
                 ]);
             }
         }
-        format!("{}\n{}\n", table.markdown(), self.reason)
+        let mut text = format!("{}\n{}\n", table.markdown(), self.reason);
+        if let Some(g) = &self.mode_guidance {
+            text.push_str(&format!("\nGuidance ({}): {}\n", g.kind, g.note));
+        }
+        text
     }
+}
+
+/// Shift in pooled-standard-deviation units, capped at 40 (beyond it every audit is at its
+/// ceiling anyway); 0 when both sides are identical.
+fn shift_estimate(u: &[f64], r: &[f64]) -> f64 {
+    let mean = |x: &[f64]| x.iter().sum::<f64>() / x.len() as f64;
+    let var = |x: &[f64], m: f64| {
+        x.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / (x.len().max(2) - 1) as f64
+    };
+    let (mu_u, mu_r) = (mean(u), mean(r));
+    let sd = (0.5 * (var(u, mu_u) + var(r, mu_r))).sqrt();
+    let diff = (mu_u - mu_r).abs();
+    if !diff.is_finite() || diff == 0.0 {
+        0.0
+    } else if sd > 0.0 && (diff / sd).is_finite() {
+        (diff / sd).min(40.0)
+    } else {
+        40.0
+    }
+}
+
+/// The planner's runs per side for each mode at the shift estimated from the data.
+fn mode_guidance(
+    unlearned: ArrayView2<f64>,
+    retrained: ArrayView2<f64>,
+    claim: &Claim,
+    options: &AuditOptions,
+) -> Result<Option<ModeGuidance>, AuditError> {
+    let d = unlearned.ncols();
+    if d < 2 || claim.epsilon().is_none() {
+        return Ok(None);
+    }
+    let row_means = |m: ArrayView2<f64>| -> Vec<f64> {
+        m.rows().into_iter().map(|r| r.sum() / d as f64).collect()
+    };
+    let scalar_mu = shift_estimate(&row_means(unlearned), &row_means(retrained));
+    let (pu, pr, _) = project(unlearned, retrained, options);
+    let multi_mu = shift_estimate(&pu, &pr);
+    let per_mu = (0..d)
+        .map(|j| shift_estimate(&unlearned.column(j).to_vec(), &retrained.column(j).to_vec()))
+        .fold(0.0f64, f64::max);
+    let candidates_in = [
+        ("scalar_mean", scalar_mu, PlannerMode::Scalar),
+        (
+            "multivariate",
+            multi_mu,
+            PlannerMode::Multivariate {
+                fit_fraction: options.projection_fit_fraction,
+            },
+        ),
+        (
+            "per_example",
+            per_mu,
+            PlannerMode::PerExample { examples: d },
+        ),
+    ];
+    let mut candidates = Vec::new();
+    for (mode, mu, planner_mode) in candidates_in {
+        let runs_per_side = if mu > 0.0 {
+            plan_samples_for(claim, mu, options.confidence, planner_mode)?.runs_per_side
+        } else {
+            None
+        };
+        candidates.push(ModeCandidate {
+            mode,
+            estimated_mu: mu,
+            runs_per_side,
+        });
+    }
+    let best = candidates
+        .iter()
+        .filter_map(|c| c.runs_per_side.map(|n| (n, c.mode)))
+        .min_by_key(|&(n, _)| n);
+    let n_now = unlearned.nrows().min(retrained.nrows());
+    let listing = candidates
+        .iter()
+        .map(|c| {
+            format!(
+                "{} (estimated mu {}: {})",
+                c.mode,
+                fmt_number(c.estimated_mu),
+                c.runs_per_side
+                    .map_or("not expected to refute at any N".to_string(), |n| {
+                        format!("about {n} runs per side")
+                    })
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let advice = match best {
+        Some((n, mode)) => format!(
+            "most power: {mode} (about {n} runs per side to refute the claim if the estimated shift is real; you have {n_now}). {}",
+            match mode {
+                "scalar_mean" =>
+                    "Record one summary statistic per run (the mean of these columns) and audit it in scalar mode.",
+                "multivariate" => "Keep these columns (the default mode).",
+                _ => "Audit with --per-example.",
+            }
+        ),
+        None => "no mode is expected to refute the claim at the shifts estimated from these runs"
+            .to_string(),
+    };
+    Ok(Some(ModeGuidance {
+        kind: "guidance, not a bound",
+        recommended: best.map(|b| b.1),
+        note: format!(
+            "{advice} Per mode, the planner (epsilon plan) at the Gaussian shift estimated from these runs: {listing}. The estimates are noisy (per_example takes the largest of {d} columns, biased upward); choose the statistic before the runs that decide, not after."
+        ),
+        candidates,
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -728,14 +850,25 @@ pub fn gdp_epsilon(mu: f64, delta: f64) -> f64 {
 }
 
 /// Smallest N (equal per side) whose corrected ceiling exceeds `claim_epsilon`, or `None`
-/// beyond 2⁴⁰.
-fn samples_needed(
+/// beyond 2⁴⁰. `fit_fraction` is the multivariate mode's projection fit fraction: those runs
+/// never certify, so only the rest count (the audit's own split rule, `split_sizes`). `alpha`
+/// is the budget of one audited statistic (α / examples in per-example mode).
+pub fn samples_needed(
     claim_epsilon: f64,
     delta: f64,
     alpha: f64,
     selection: Selection,
+    fit_fraction: Option<f64>,
 ) -> Result<Option<u64>, AuditError> {
-    let ceiling_at = |n: u64| -> Result<f64, AuditError> {
+    let ceiling_at = |n_total: u64| -> Result<f64, AuditError> {
+        let n = match fit_fraction {
+            Some(f) if n_total >= 2 => split_sizes(n_total as usize, f).1 as u64,
+            Some(_) => return Ok(0.0),
+            None => n_total,
+        };
+        if n < 1 || (n < 2 && matches!(selection, Selection::Split { .. })) {
+            return Ok(0.0);
+        }
         let (n_cert, tests) = match selection {
             Selection::Split { fraction } => (split_sizes(n as usize, fraction).1 as u64, 1),
             Selection::Threshold { .. } => (n, 2),
@@ -1073,9 +1206,9 @@ pub fn audit_epsilon(
             mu_lower_bound: mu,
             epsilon: gdp_epsilon(mu, delta),
             status: if bound {
-                "bound"
+                GdpStatus::Bound
             } else {
-                "estimate, not a bound"
+                GdpStatus::Estimate
             },
             note: if bound {
                 "valid lower bound for a Gaussian-family (mu-GDP) claim at the audit's confidence"
@@ -1089,7 +1222,7 @@ pub fn audit_epsilon(
     // For a Gaussian-family claim the GDP conversion is a certified bound under the same
     // simultaneous event, so the verdict may use the larger of the two.
     let decisive_bound = match &gdp {
-        Some(g) if g.status == "bound" => core.epsilon_lower_bound.max(g.epsilon),
+        Some(g) if g.status == GdpStatus::Bound => core.epsilon_lower_bound.max(g.epsilon),
         _ => core.epsilon_lower_bound,
     };
 
@@ -1106,10 +1239,17 @@ pub fn audit_epsilon(
         }),
         Some(claimed)
             if epsilon_ceiling_corrected <= claimed
-                && gdp.as_ref().is_none_or(|g| g.status != "bound") =>
+                && gdp.as_ref().is_none_or(|g| g.status != GdpStatus::Bound) =>
         {
-            samples_needed_per_side =
-                samples_needed(claimed, delta, core.alpha_per_example, options.selection)?;
+            samples_needed_per_side = samples_needed(
+                claimed,
+                delta,
+                core.alpha_per_example,
+                options.selection,
+                core.projection
+                    .as_ref()
+                    .map(|_| options.projection_fit_fraction),
+            )?;
             Some(Verdict::Inconclusive {
                 reason: format!(
                     "with these runs no outcome could refute ε = {}: the largest certifiable ε is {}; about {} runs per side are needed",
@@ -1265,12 +1405,20 @@ pub fn audit_epsilon(
         point_estimate: Estimate {
             value: best.outcome.point_estimate,
             label: "estimate, not a bound",
-            method: "max over the same tests of the two-branch formula with empirical rates (tests with a zero rate skipped)",
+            method: "max over the same tests of the two-branch formula with half-count (Haldane-Anscombe) rates (k + 1/2)/(n + 1), so zero counts give a finite value (docs/epsilon.md section 5)",
+            kind: "estimate, not a bound",
+            note: "a maximum over many tests of noisy rates, biased upward: it can exceed the claimed epsilon on a passing audit; only epsilon_lower_bound is certified",
         },
         gdp,
         projection: core.projection,
         per_example,
         null_calibration,
+        mode_guidance: mode_guidance(
+            unlearned.values.view(),
+            retrained.values.view(),
+            claim,
+            options,
+        )?,
         verdict_detail: verdict,
     })
 }
@@ -1279,15 +1427,7 @@ pub fn audit_epsilon(
 mod unit {
     use super::*;
 
-    #[test]
-    fn claim_validates() {
-        assert!(Claim::new(Some(1.0), 1e-5).is_ok());
-        assert!(Claim::new(None, 1e-5).is_ok());
-        assert!(Claim::new(Some(0.0), 1e-5).is_err());
-        assert!(Claim::new(Some(f64::NAN), 1e-5).is_err());
-        assert!(Claim::new(Some(1.0), 0.0).is_err());
-        assert!(Claim::new(Some(1.0), 1.0).is_err());
-    }
+    // Claim validation is tested with the type, in `evidence`.
 
     #[test]
     fn gdp_conversion_matches_reference() {

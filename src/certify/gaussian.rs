@@ -194,7 +194,10 @@ pub(crate) fn epsilon_for_shift(r: f64, delta: f64) -> Result<f64, CertifyError>
         if guard > 1100 || !high.is_finite() {
             return Err(CertifyError::NoSolution {
                 quantity: "epsilon",
-                reason: format!("ε exceeds {high:e} for Δ/σ = {r}, δ = {delta}"),
+                reason: format!(
+                    "ε exceeds every double for Δ/σ = {r:e}, δ = {delta}: σ is too small \
+                     (or Δ too large) for any finite certificate"
+                ),
             });
         }
     }
@@ -329,11 +332,14 @@ mod tests {
     }
 }
 
-/// Which Gaussian calibration gives a certificate's headline numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// Which Gaussian calibration gives a certificate's headline numbers: one type for the CLI
+/// (`--calibration`) and plans (`certify.calibration`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Calibration {
     /// Balle & Wang 2018: exact, every ε > 0 (the default).
+    #[default]
     Analytic,
     /// Dwork & Roth Thm A.1: proven for ε < 1 only.
     Classical,

@@ -20,23 +20,6 @@ pub struct Args {
     mechanism: Mechanism,
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum CalibrationArg {
-    Analytic,
-    Classical,
-    Zcdp,
-}
-
-impl From<CalibrationArg> for Calibration {
-    fn from(value: CalibrationArg) -> Self {
-        match value {
-            CalibrationArg::Analytic => Calibration::Analytic,
-            CalibrationArg::Classical => Calibration::Classical,
-            CalibrationArg::Zcdp => Calibration::Zcdp,
-        }
-    }
-}
-
 /// Either a target ε (solve σ) or a noise σ (solve ε).
 #[derive(Debug, clap::Args)]
 struct Target {
@@ -51,7 +34,7 @@ struct Target {
     delta: f64,
     /// Gaussian calibration of the headline numbers (the others are listed too).
     #[arg(long, value_enum, default_value = "analytic")]
-    calibration: CalibrationArg,
+    calibration: Calibration,
 }
 
 impl Target {

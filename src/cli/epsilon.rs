@@ -104,6 +104,17 @@ struct PlanArgs {
     /// Confidence of the audit being planned.
     #[arg(long, default_value_t = 0.95)]
     confidence: f64,
+    /// Audit mode planned: scalar (one statistic per run), multivariate (several columns, the
+    /// default audit on them: --fit-fraction of the runs fit the projection, the rest certify)
+    /// or per-example (alpha / --examples per example).
+    #[arg(long, default_value = "scalar", value_parser = ["scalar", "multivariate", "per-example"])]
+    mode: String,
+    /// Multivariate mode: fraction of each side's runs that fits the projection.
+    #[arg(long, default_value_t = 0.5)]
+    fit_fraction: f64,
+    /// Per-example mode: number of examples (columns) audited.
+    #[arg(long, value_name = "D")]
+    examples: Option<usize>,
     /// Print the JSON report.
     #[arg(long)]
     json: bool,
@@ -170,8 +181,19 @@ fn parse_projection(text: &str) -> Result<Projection, String> {
 pub fn run(args: Args) -> anyhow::Result<u8> {
     if let Some(EpsilonCommand::Plan(plan)) = args.command {
         let claim = Claim::new(Some(plan.claim_epsilon), plan.delta).context("invalid claim")?;
-        let result =
-            audit::plan_samples(&claim, plan.true_mu, plan.confidence).context("planner")?;
+        let mode = match plan.mode.as_str() {
+            "multivariate" => audit::PlannerMode::Multivariate {
+                fit_fraction: plan.fit_fraction,
+            },
+            "per-example" => audit::PlannerMode::PerExample {
+                examples: plan
+                    .examples
+                    .context("--mode per-example needs --examples D (the number of columns)")?,
+            },
+            _ => audit::PlannerMode::Scalar,
+        };
+        let result = audit::plan_samples_for(&claim, plan.true_mu, plan.confidence, mode)
+            .context("planner")?;
         return super::emit(&result, plan.json);
     }
     let (Some(unlearned), Some(retrained), Some(delta)) =

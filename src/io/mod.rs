@@ -9,7 +9,6 @@
 //! matrices, masks) have fully decoding helpers ([`NpzFile::array_f64`], [`read_npy_f64`]).
 
 mod bundle;
-mod compare;
 mod npy;
 mod npz;
 mod probabilities;
@@ -22,10 +21,6 @@ pub use bundle::{
     ACTIVATIONS_FILE, LabelledLogits, Labels, ModelBundle, OUTPUTS_FILE, WEIGHTS_FILE, load_bundle,
     load_labelled_logits, load_labels,
 };
-pub use compare::{
-    CompareError, CompareOptions, CompareProvenance, Comparison, InputFile, WeightDtypes,
-    compare_bundles,
-};
 pub use npy::{open_npy, read_npy_f64};
 pub use npz::NpzFile;
 pub use probabilities::ProbabilityLikeRows;
@@ -35,6 +30,17 @@ pub use table::{LabelledTable, MAX_CLASSES, MAX_FEATURE_ABS, read_labelled_csv};
 pub use weights::WeightsFile;
 
 use std::path::PathBuf;
+
+/// Whether an output array holds logits (softmax is applied) or probabilities (validated:
+/// finite, non-negative, rows summing to one within [`crate::tolerance::PROBABILITY_ROW_SUM`]).
+/// A property of the files, so it lives in `io`; `metrics` re-exports it. See
+/// `docs/metrics.md` §2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputKind {
+    Logits,
+    Probabilities,
+}
 
 /// Errors raised while reading evidence from files. Every variant carries the file, and the
 /// array or tensor where one is involved.
@@ -91,7 +97,6 @@ const _: () = {
     assert_send_sync::<ModelBundle>();
     assert_send_sync::<Labels>();
     assert_send_sync::<IoError>();
-    assert_send_sync::<CompareError>();
 };
 
 /// Entry points for the fuzz targets in `fuzz/` (`docs/robustness.md`): each runs a loader over

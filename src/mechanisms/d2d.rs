@@ -86,7 +86,12 @@ impl DescentToDelete {
         let lambda = check_positive(name, "lambda", options.lambda.unwrap_or(0.05))?;
         let epsilon = check_positive(name, "epsilon", options.epsilon.unwrap_or(1.0))?;
         let delta = options.delta.unwrap_or(1e-5);
-        let iterations = options.steps.unwrap_or(25);
+        let iterations = super::linear::check_at_most(
+            name,
+            "steps",
+            options.steps.unwrap_or(25),
+            super::linear::MAX_STEPS,
+        )?;
         if iterations == 0 {
             return Err(MechanismError::parameter(
                 name,
@@ -215,12 +220,11 @@ impl Mechanism for DescentToDelete {
         Ok(self.output.reference(rng))
     }
     fn certificate(&self) -> Certificate {
-        self.output.certificate(Certificate::certified(
-            self.certificate.epsilon,
-            self.certificate.delta,
-            "Neel et al. 2021 Thm 3.1, sensitivity 8Lγ^T/(m n (1 − γ^T)), zCDP Gaussian σ via \
+        self.output
+            .certificate(self.certificate.clone().with_reason(
+                "Neel et al. 2021 Thm 3.1, sensitivity 8Lγ^T/(m n (1 − γ^T)), zCDP Gaussian σ via \
              certify::descent_to_delete (docs/mechanisms.md §2.3)",
-        ))
+            ))
     }
     fn parameters(&self) -> serde_json::Value {
         self.parameters.clone()

@@ -96,10 +96,18 @@ impl Koloskova {
                     "needs at least one noisy step",
                 ));
             }
-            Some(t) => t as u64,
+            Some(t) => {
+                super::linear::check_at_most(name, "steps", t, super::linear::MAX_STEPS)? as u64
+            }
             None => default_noisy_steps(model_clip, gradient_clip, step_size, weight_decay)
                 .map_err(certify_error)?,
         };
+        super::linear::check_at_most(
+            name,
+            "steps",
+            usize::try_from(steps).unwrap_or(usize::MAX),
+            super::linear::MAX_STEPS,
+        )?;
         let accountant = GradientClipParams {
             model_clip,
             gradient_clip,
@@ -191,9 +199,7 @@ impl Mechanism for Koloskova {
     }
     fn certificate(&self) -> Certificate {
         claimed_certificate(
-            Certificate::certified(
-                self.certificate.epsilon,
-                self.certificate.delta,
+            self.certificate.clone().with_reason(
                 "Koloskova et al. 2025 gradient clipping: Rényi accountant with improved conversion via \
                  certify::koloskova (docs/mechanisms.md §2.5)",
             ),

@@ -7,7 +7,8 @@
 //! (references §4 "cross-cutting checks").
 //!
 //! Deliberately faulty variants break one promise each; see `docs/mechanisms.md` §4.
-//! Definitions, sources and certificates: `docs/mechanisms.md`.
+//! Definitions, sources and certificates: `docs/mechanisms.md`. The [`REGISTRY`] is the one list
+//! of mechanisms; parameters are declared once in `options.rs` (`docs/architecture.md`).
 
 mod certificates;
 mod d2d;
@@ -16,17 +17,20 @@ mod guo;
 mod koloskova;
 mod linear;
 mod model_clip;
+mod options;
 mod output_perturbation;
 mod sekhari;
 mod zhang;
 
-pub use certificates::Certificate;
+pub use certificates::{Certificate, CertificateStatus};
 pub use d2d::DescentToDelete;
 pub use fisher::{Fisher, diagonal_fisher};
 pub use guo::{Guo, GuoFault, GuoParams, Removal, perturbed_gradient_norm};
 pub use koloskova::Koloskova;
 pub use linear::{Retrain, RetrainFault, RetrainParams};
 pub use model_clip::KoloskovaModelClip;
+pub use options::MechanismOptions;
+pub(crate) use options::mechanism_options;
 pub use sekhari::{LOGISTIC_HESSIAN_LIPSCHITZ, Sekhari};
 pub use zhang::{Zhang, ZhangParams};
 
@@ -167,8 +171,9 @@ impl Split {
     }
 }
 
-/// Which reference model a mechanism trains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// Which reference model a mechanism trains (`--model`, plans' `model`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum ModelKind {
     /// Binary (2 classes) or one-vs-rest logistic regression.
@@ -201,150 +206,204 @@ impl ModelKind {
     }
 }
 
-/// The mechanism names [`build`] accepts.
-pub const MECHANISM_NAMES: &[&str] = &[
-    "retrain",
-    "retrain-no-removal",
-    "retrain-reused-noise",
-    "finetune",
-    "fisher",
-    "guo",
-    "guo-small-noise",
-    "guo-no-perturbation",
-    "guo-no-removal",
-    "guo-reused-noise",
-    "sekhari",
-    "sekhari-small-noise",
-    "d2d",
-    "d2d-small-noise",
-    "d2d-reused-noise",
-    "koloskova-gradient-clip",
-    "koloskova-gradient-clip-small-noise",
-    "koloskova-gradient-clip-reused-noise",
-    "sekhari-reused-noise",
-    "zhang",
-    "zhang-small-noise",
-    "zhang-reused-noise",
-    "koloskova-model-clip",
-    "koloskova-model-clip-small-noise",
-    "koloskova-model-clip-reused-noise",
-];
+/// Builds one mechanism on a split from the generic options.
+pub type BuildFn = fn(Split, &MechanismOptions) -> Result<Box<dyn Mechanism>, MechanismError>;
 
-/// Generic parameters as given on the command line; each mechanism reads what it needs and
-/// validates it.
-#[derive(Debug, Clone, Default)]
-pub struct MechanismOptions {
-    /// Reference model (`None`: the mechanism's default).
-    pub model: Option<ModelKind>,
-    /// Per-example L2 coefficient λ (the objective has `(λ n/2)‖w‖²`).
-    pub lambda: Option<f64>,
-    /// Noise standard deviation σ (objective perturbation or output noise).
-    pub sigma: Option<f64>,
-    /// Target ε of the certificate.
-    pub epsilon: Option<f64>,
-    /// Target δ of the certificate.
-    pub delta: Option<f64>,
-    /// Number of (fine-tuning / descent) steps.
-    pub steps: Option<usize>,
-    /// Step size.
-    pub learning_rate: Option<f64>,
-    /// Fisher forgetting's noise scale α.
-    pub alpha: Option<f64>,
-    /// Koloskova et al.: C0, the clipping radius of the initial model.
-    pub model_clip: Option<f64>,
-    /// Koloskova et al. (gradient clipping): C1, the gradient clipping norm.
-    pub gradient_clip: Option<f64>,
-    /// Koloskova et al. (model clipping): C2, the projection radius of every noisy step;
-    /// Zhang et al.: C, the norm bound of training.
-    pub projection_radius: Option<f64>,
-    /// Koloskova et al. (model clipping): σ0, noise on the clipped initial model.
-    pub initial_sigma: Option<f64>,
-    /// Zhang et al.: the approximation-error bound Δ.
-    pub approximation_error: Option<f64>,
-    /// Zhang et al.: hidden units of the MLP.
-    pub hidden: Option<usize>,
-    /// Zhang et al.: local convex approximation γ (Hessian damping).
-    pub damping: Option<f64>,
-    /// Zhang et al.: LiSSA scale.
-    pub lissa_scale: Option<f64>,
-    /// Zhang et al.: LiSSA recursion depth.
-    pub lissa_steps: Option<usize>,
-    /// Zhang et al.: LiSSA mini-batch size.
-    pub lissa_batch: Option<usize>,
-    /// Zhang et al.: number of sequential requests the forget set is split into.
-    pub rounds: Option<usize>,
+/// One entry of the mechanism registry: the name as given on the command line and in plans,
+/// and how to build it (each mechanism reads and validates its parameters from
+/// [`MechanismOptions`] and carries its own [`Certificate`]).
+pub struct MechanismEntry {
+    /// Name as given on the command line and in plans.
+    pub name: &'static str,
+    /// Builds the mechanism.
+    pub build: BuildFn,
 }
 
-/// Builds the mechanism `name` on `split`.
+fn boxed(mechanism: impl Mechanism + 'static) -> Result<Box<dyn Mechanism>, MechanismError> {
+    Ok(Box::new(mechanism))
+}
+
+fn reused_noise(
+    name: &str,
+    base: &str,
+    split: Split,
+    options: &MechanismOptions,
+) -> Result<Box<dyn Mechanism>, MechanismError> {
+    boxed(ReusedNoise {
+        name: name.to_string(),
+        inner: build(base, split, options)?,
+    })
+}
+
+/// The registry: every mechanism [`build`] accepts, faulty variants included
+/// (`docs/mechanisms.md`). `sample --help` and plan validation list names from it.
+pub static REGISTRY: &[MechanismEntry] = &[
+    MechanismEntry {
+        name: "retrain",
+        build: |s, o| {
+            boxed(Retrain::new(
+                s,
+                RetrainParams::from_options(o, RetrainFault::None)?,
+            )?)
+        },
+    },
+    MechanismEntry {
+        name: "retrain-no-removal",
+        build: |s, o| {
+            boxed(Retrain::new(
+                s,
+                RetrainParams::from_options(o, RetrainFault::ForgetSetKept)?,
+            )?)
+        },
+    },
+    MechanismEntry {
+        name: "retrain-reused-noise",
+        build: |s, o| reused_noise("retrain-reused-noise", "retrain", s, o),
+    },
+    MechanismEntry {
+        name: "finetune",
+        build: |s, o| {
+            boxed(Retrain::new(
+                s,
+                RetrainParams::from_options(o, RetrainFault::FineTuneOnly)?,
+            )?)
+        },
+    },
+    MechanismEntry {
+        name: "fisher",
+        build: |s, o| boxed(Fisher::new(s, o)?),
+    },
+    MechanismEntry {
+        name: "guo",
+        build: |s, o| boxed(Guo::new(s, GuoParams::from_options(o)?, GuoFault::None)?),
+    },
+    MechanismEntry {
+        name: "guo-small-noise",
+        build: |s, o| {
+            boxed(Guo::new(
+                s,
+                GuoParams::from_options(o)?,
+                GuoFault::NoiseTooSmall,
+            )?)
+        },
+    },
+    MechanismEntry {
+        name: "guo-no-perturbation",
+        build: |s, o| {
+            boxed(Guo::new(
+                s,
+                GuoParams::from_options(o)?,
+                GuoFault::PerturbationLeftOut,
+            )?)
+        },
+    },
+    MechanismEntry {
+        name: "guo-no-removal",
+        build: |s, o| {
+            boxed(Guo::new(
+                s,
+                GuoParams::from_options(o)?,
+                GuoFault::ForgetSetKept,
+            )?)
+        },
+    },
+    MechanismEntry {
+        name: "guo-reused-noise",
+        build: |s, o| reused_noise("guo-reused-noise", "guo", s, o),
+    },
+    MechanismEntry {
+        name: "sekhari",
+        build: |s, o| boxed(Sekhari::new(s, o, false)?),
+    },
+    MechanismEntry {
+        name: "sekhari-small-noise",
+        build: |s, o| boxed(Sekhari::new(s, o, true)?),
+    },
+    MechanismEntry {
+        name: "d2d",
+        build: |s, o| boxed(DescentToDelete::new(s, o, false)?),
+    },
+    MechanismEntry {
+        name: "d2d-small-noise",
+        build: |s, o| boxed(DescentToDelete::new(s, o, true)?),
+    },
+    MechanismEntry {
+        name: "d2d-reused-noise",
+        build: |s, o| reused_noise("d2d-reused-noise", "d2d", s, o),
+    },
+    MechanismEntry {
+        name: "koloskova-gradient-clip",
+        build: |s, o| boxed(Koloskova::new(s, o, false)?),
+    },
+    MechanismEntry {
+        name: "koloskova-gradient-clip-small-noise",
+        build: |s, o| boxed(Koloskova::new(s, o, true)?),
+    },
+    MechanismEntry {
+        name: "koloskova-gradient-clip-reused-noise",
+        build: |s, o| {
+            reused_noise(
+                "koloskova-gradient-clip-reused-noise",
+                "koloskova-gradient-clip",
+                s,
+                o,
+            )
+        },
+    },
+    MechanismEntry {
+        name: "sekhari-reused-noise",
+        build: |s, o| reused_noise("sekhari-reused-noise", "sekhari", s, o),
+    },
+    MechanismEntry {
+        name: "zhang",
+        build: |s, o| boxed(Zhang::new(s, o, false)?),
+    },
+    MechanismEntry {
+        name: "zhang-small-noise",
+        build: |s, o| boxed(Zhang::new(s, o, true)?),
+    },
+    MechanismEntry {
+        name: "zhang-reused-noise",
+        build: |s, o| reused_noise("zhang-reused-noise", "zhang", s, o),
+    },
+    MechanismEntry {
+        name: "koloskova-model-clip",
+        build: |s, o| boxed(KoloskovaModelClip::new(s, o, false)?),
+    },
+    MechanismEntry {
+        name: "koloskova-model-clip-small-noise",
+        build: |s, o| boxed(KoloskovaModelClip::new(s, o, true)?),
+    },
+    MechanismEntry {
+        name: "koloskova-model-clip-reused-noise",
+        build: |s, o| {
+            reused_noise(
+                "koloskova-model-clip-reused-noise",
+                "koloskova-model-clip",
+                s,
+                o,
+            )
+        },
+    },
+];
+
+/// The mechanism names [`build`] accepts, in registry order.
+pub static MECHANISM_NAMES: std::sync::LazyLock<Vec<&'static str>> =
+    std::sync::LazyLock::new(|| REGISTRY.iter().map(|entry| entry.name).collect());
+
+/// Builds the mechanism `name` on `split` from the [`REGISTRY`].
 pub fn build(
     name: &str,
     split: Split,
     options: &MechanismOptions,
 ) -> Result<Box<dyn Mechanism>, MechanismError> {
-    let mechanism: Box<dyn Mechanism> = match name {
-        "retrain" => Box::new(Retrain::new(
-            split,
-            RetrainParams::from_options(options, RetrainFault::None)?,
-        )?),
-        "retrain-no-removal" => Box::new(Retrain::new(
-            split,
-            RetrainParams::from_options(options, RetrainFault::ForgetSetKept)?,
-        )?),
-        "finetune" => Box::new(Retrain::new(
-            split,
-            RetrainParams::from_options(options, RetrainFault::FineTuneOnly)?,
-        )?),
-        "guo" => Box::new(Guo::new(
-            split,
-            GuoParams::from_options(options)?,
-            GuoFault::None,
-        )?),
-        "guo-small-noise" => Box::new(Guo::new(
-            split,
-            GuoParams::from_options(options)?,
-            GuoFault::NoiseTooSmall,
-        )?),
-        "guo-no-perturbation" => Box::new(Guo::new(
-            split,
-            GuoParams::from_options(options)?,
-            GuoFault::PerturbationLeftOut,
-        )?),
-        "guo-no-removal" => Box::new(Guo::new(
-            split,
-            GuoParams::from_options(options)?,
-            GuoFault::ForgetSetKept,
-        )?),
-        "d2d" => Box::new(DescentToDelete::new(split, options, false)?),
-        "d2d-small-noise" => Box::new(DescentToDelete::new(split, options, true)?),
-        "koloskova-gradient-clip" => Box::new(Koloskova::new(split, options, false)?),
-        "koloskova-gradient-clip-small-noise" => Box::new(Koloskova::new(split, options, true)?),
-        "koloskova-model-clip" => Box::new(KoloskovaModelClip::new(split, options, false)?),
-        "koloskova-model-clip-small-noise" => {
-            Box::new(KoloskovaModelClip::new(split, options, true)?)
-        }
-        "zhang" => Box::new(Zhang::new(split, options, false)?),
-        "zhang-small-noise" => Box::new(Zhang::new(split, options, true)?),
-        "fisher" => Box::new(Fisher::new(split, options)?),
-        "sekhari" => Box::new(Sekhari::new(split, options, false)?),
-        "sekhari-small-noise" => Box::new(Sekhari::new(split, options, true)?),
-        other => {
-            if let Some(base) = other.strip_suffix("-reused-noise")
-                && base != other
-                && MECHANISM_NAMES.contains(&other)
-            {
-                let inner = build(base, split, options)?;
-                return Ok(Box::new(ReusedNoise {
-                    name: other.to_string(),
-                    inner,
-                }));
-            }
-            return Err(MechanismError::UnknownMechanism {
-                name: name.to_string(),
-                known: MECHANISM_NAMES.join(", "),
-            });
-        }
-    };
-    Ok(mechanism)
+    match REGISTRY.iter().find(|entry| entry.name == name) {
+        Some(entry) => (entry.build)(split, options),
+        None => Err(MechanismError::UnknownMechanism {
+            name: name.to_string(),
+            known: MECHANISM_NAMES.join(", "),
+        }),
+    }
 }
 
 /// Faulty wrapper: every unlearning run draws the same noise (the stream of run 0 is reused),
@@ -402,5 +461,23 @@ mod send_sync {
         assert_send_sync::<super::Split>();
         assert_send_sync::<super::Zhang>();
         assert_send_sync::<super::KoloskovaModelClip>();
+    }
+}
+
+#[cfg(test)]
+mod registry {
+    #[test]
+    fn names_are_unique_and_every_faulty_twin_has_its_base() {
+        let names = &*super::MECHANISM_NAMES;
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len());
+        for name in names {
+            if let Some(base) = name.strip_suffix("-reused-noise") {
+                assert!(names.contains(&base), "{name}");
+            }
+        }
+        assert!(names.contains(&"zhang") && names.contains(&"koloskova-model-clip"));
     }
 }

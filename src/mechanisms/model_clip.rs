@@ -109,7 +109,9 @@ impl KoloskovaModelClip {
                     "needs at least one noisy step",
                 ));
             }
-            Some(t) => t as u64,
+            Some(t) => {
+                super::linear::check_at_most(name, "steps", t, super::linear::MAX_STEPS)? as u64
+            }
             None => accountant
                 .steps_to_reach(delta, MAX_NOISY_STEPS)
                 .map_err(certify_error)?
@@ -203,9 +205,7 @@ impl Mechanism for KoloskovaModelClip {
     }
     fn certificate(&self) -> Certificate {
         claimed_certificate(
-            Certificate::certified(
-                self.certificate.epsilon,
-                self.certificate.delta,
+            self.certificate.clone().with_reason(
                 "Koloskova et al. 2025 model clipping: hockey-stick contraction recursion via \
                  certify::koloskova::ModelClip (docs/mechanisms.md §2.9)",
             ),

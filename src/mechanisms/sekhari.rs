@@ -128,9 +128,8 @@ impl Mechanism for Sekhari {
         Ok(self.output.reference(rng))
     }
     fn certificate(&self) -> Certificate {
-        self.output.certificate(Certificate::certified(
-            self.certificate.epsilon,
-            self.certificate.delta,
+        self.output
+            .certificate(self.certificate.clone().with_reason(
             "Sekhari et al. 2021 Thm 3.2 sensitivity γ = 2ML²m²/(λ³n²), analytic Gaussian σ via \
              certify::sekhari (docs/mechanisms.md §2.4)",
         ))

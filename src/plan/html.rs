@@ -68,6 +68,9 @@ pub fn render_html(report: &AuditReport) -> String {
     if let Some(ordering) = &report.sanity_ordering {
         doc.heading("Metrics and the sanity ordering d(r, r′) ≤ d(u, r) ≤ d(o, r)");
         doc.raw(&figures(&[ordering_figure(ordering)]));
+        if let Some(reason) = &ordering.noise_floor_reason {
+            doc.paragraph(&format!("Noise floor: {reason}."));
+        }
         doc.table(&ordering.table());
     }
     if let Some(compare) = &report.compare {
@@ -116,8 +119,8 @@ fn certificate_block(report: &AuditReport) -> String {
                     c.calibration.clone().unwrap_or_else(|| "—".into()),
                 ])
                 .row(["σ".to_string(), fmt_optional(c.sigma)])
-                .row(["certified ε".to_string(), fmt_number(c.epsilon)])
-                .row(["certified δ".to_string(), fmt_number(c.delta)])
+                .row(["certified ε".to_string(), fmt_optional(c.epsilon)])
+                .row(["certified δ".to_string(), fmt_optional(c.delta)])
                 .row(["source".to_string(), c.source.clone()]);
             out.push_str(&table_html(&table));
         }
@@ -220,7 +223,7 @@ fn epsilon_figures(report: &AuditReport) -> Vec<String> {
         let mut plot = Plot::new(
             "Per-example ε lower bounds against the claim",
             Axis::linear(0.0, high, "ε lower bound (simultaneous)"),
-            Axis::linear(0.0, peak * 1.1, "forget examples"),
+            Axis::count(peak, "forget examples"),
         );
         plot.bars("forget examples", PALETTE[2], &edges, &counts);
         if let Some(epsilon) = claim {
@@ -258,7 +261,7 @@ fn epsilon_figures(report: &AuditReport) -> Vec<String> {
                 h.bin_edges.last().copied().unwrap_or(1.0),
                 &h.score.replace('_', " "),
             ),
-            Axis::linear(0.0, peak * 1.1, "runs"),
+            Axis::count(peak, "runs"),
         );
         let as_f64 = |v: &[u64]| v.iter().map(|&c| c as f64).collect::<Vec<_>>();
         plot.bars("unlearned", PALETTE[1], &h.bin_edges, &as_f64(&h.unlearned));
@@ -414,17 +417,21 @@ fn ordering_figure(ordering: &SanityOrdering) -> String {
     figure(
         &plot.finish(),
         "Each distance divided by d(o, r). A sound metric and a good unlearning method give \
-         d(r, r′) ≤ d(u, r) ≤ d(o, r); d(r, r′) needs evidence.retrained_again.",
+         d(r, r′) ≤ d(u, r) ≤ d(o, r); d(r, r′) needs evidence.retrained_again. The unlearned \
+         model counts as closer only when d(o, r) − d(u, r) exceeds d(r, r′) (docs/verdicts.md).",
     )
 }
 
-fn outputs_table(compare: &crate::io::Comparison) -> Table {
+fn outputs_table(compare: &crate::metrics::compare::CompareFinding) -> Table {
+    let floor = compare.noise_floor.as_ref();
+    let none = || "— (no r′)".to_string();
     let mut table = Table::new([
         "split",
         "n",
         "KL(r‖u)",
         "JS(u, r)",
         "JS(o, r)",
+        "JS(r′, r) noise floor",
         "accuracy o / u / r",
     ]);
     if let Some(w) = &compare.weights {
@@ -434,6 +441,10 @@ fn outputs_table(compare: &crate::io::Comparison) -> Table {
             String::new(),
             format!("‖θ_u − θ_r‖ = {}", fmt_number(w.verification_error)),
             format!("‖θ_o − θ_r‖ = {}", fmt_number(w.original_to_retrained)),
+            floor
+                .and_then(|f| f.weights.as_ref())
+                .map(|f| format!("‖θ_r′ − θ_r‖ = {}", fmt_number(f.verification_error)))
+                .unwrap_or_else(none),
             String::new(),
         ]);
     }
@@ -444,6 +455,10 @@ fn outputs_table(compare: &crate::io::Comparison) -> Table {
             fmt_optional(m.kl_retrained_unlearned),
             fmt_optional(m.js),
             fmt_optional(m.original_vs_retrained.js),
+            match floor {
+                Some(f) => fmt_optional(f.outputs.get(split).and_then(|o| o.js)),
+                None => none(),
+            },
             format!(
                 "{} / {} / {}",
                 fmt_optional(m.accuracy.original),

@@ -6,12 +6,13 @@
 //! * [`load_plan`] validates what the parser cannot see (files exist, values in range, every
 //!   rule refers to a metric that an enabled analysis computes) and yields a [`Plan`]; nothing
 //!   runs on an unvalidated plan.
-//! * [`run_plan`] runs the analyses through the library (`io::compare_bundles`,
+//! * [`run_plan`] runs the analyses through the library (`metrics::compare::compare_bundles`,
 //!   `mia::population_attacks` + `mia::compare_to_reference`, `certify`), evaluates the rules
 //!   and combines them into a verdict: any failed rule fails; otherwise a rule whose metric
 //!   could not be computed makes the audit inconclusive, never a pass.
 //!
-//! Every key, its type and default are in `docs/plans.md`; how to write and read an audit is in
+//! The typed plan and its place in the crate: `docs/architecture.md`; how each check decides:
+//! `docs/verdicts.md`. Every key, its type and default are in `docs/plans.md`; how to write and read an audit is in
 //! `docs/guide.md`.
 
 mod html;
@@ -19,6 +20,7 @@ mod report;
 mod rules;
 mod runner;
 pub mod schema;
+mod typed;
 mod ulira;
 
 use std::path::{Path, PathBuf};
@@ -29,8 +31,14 @@ pub use report::{
     RuleResult, SanityOrdering, ScoreHistogram,
 };
 pub use rules::{Bound, Metric, Rule};
-pub use runner::{NoProgress, PlanProgress, run_plan};
+pub use runner::{NoPlanProgress, PlanProgress, run_plan};
 pub use schema::{Check, PlanFile, Space};
+pub use typed::{
+    CertifiedMechanismPlan, CertifyPlan, ComparePlan, EpsilonEvidence, EpsilonPlan, EvidencePath,
+    ForgetSelection, MechanismPlan, MiaPlan, UliraPlan,
+};
+
+use crate::evidence::{Claim, Neighbouring};
 
 /// Errors of plans: unreadable or invalid plan files (exit 2), and analyses whose inputs turn
 /// out to be bad when read (exit 2 too). Every variant names the file and the key.
@@ -75,6 +83,20 @@ pub struct Plan {
     pub file: PlanFile,
     /// The rules, validated.
     pub rules: Vec<Rule>,
+    /// The claim, built once (`evidence::Claim`) and carried to every judgment.
+    pub claim: Option<Claim>,
+    /// `[compare]`, typed.
+    pub compare: Option<ComparePlan>,
+    /// `[mia]`, typed.
+    pub mia: Option<MiaPlan>,
+    /// `[certify]`, typed.
+    pub certify: Option<CertifyPlan>,
+    /// `[epsilon]`, typed.
+    pub epsilon: Option<EpsilonPlan>,
+    /// `[ulira]`, typed.
+    pub ulira: Option<UliraPlan>,
+    /// `[evidence.mechanism]`, typed (also inside `epsilon` / `ulira` when they use it).
+    pub mechanism: Option<MechanismPlan>,
     dir: PathBuf,
 }
 
@@ -151,13 +173,235 @@ pub fn parse_plan(path: &Path, source: &str) -> Result<Plan, PlanError> {
     };
     validate_values(&file, source, &invalid)?;
     validate_evidence(&file, source, &dir, &invalid)?;
-    let rules = rules::validate_rules(&file, source, &invalid)?;
+    let rules = rules::validate_rules(&file, source, &dir, &invalid)?;
+    let typed = typed_parts(&file, source, &dir, &invalid)?;
     Ok(Plan {
         path: path.to_path_buf(),
         sha256,
         file,
         rules,
+        claim: typed.claim,
+        compare: typed.compare,
+        mia: typed.mia,
+        certify: typed.certify,
+        epsilon: typed.epsilon,
+        ulira: typed.ulira,
+        mechanism: typed.mechanism,
         dir,
+    })
+}
+
+/// The typed parts of a plan whose values were checked.
+struct TypedParts {
+    claim: Option<Claim>,
+    compare: Option<ComparePlan>,
+    mia: Option<MiaPlan>,
+    certify: Option<CertifyPlan>,
+    epsilon: Option<EpsilonPlan>,
+    ulira: Option<UliraPlan>,
+    mechanism: Option<MechanismPlan>,
+}
+
+/// Builds the typed plan. Every piece an analysis needs is required here, with an error naming
+/// the key and line, so the runner never has to assume it.
+fn typed_parts(
+    file: &PlanFile,
+    source: &str,
+    dir: &Path,
+    invalid: &Invalid,
+) -> Result<TypedParts, PlanError> {
+    let evidence = &file.evidence;
+    let evidence_line = table_line(source, "evidence");
+    let path = |value: &Option<toml::Spanned<String>>| {
+        value.as_ref().map(|v| EvidencePath {
+            written: v.get_ref().clone(),
+            path: dir.join(v.get_ref()),
+        })
+    };
+    let required = |key: &str, table: &str, value: &Option<toml::Spanned<String>>| {
+        path(value)
+            .ok_or_else(|| invalid(key, evidence_line, format!("missing: [{table}] needs it")))
+    };
+    let output_kind = match evidence.outputs_are {
+        schema::OutputsAre::Logits => crate::metrics::OutputKind::Logits,
+        schema::OutputsAre::Probabilities => crate::metrics::OutputKind::Probabilities,
+    };
+    let mechanism = match &evidence.mechanism {
+        None => None,
+        Some(spec) => {
+            let line = table_line(source, "evidence.mechanism");
+            let forget = match (&spec.forget_count, &spec.forget) {
+                (Some(count), None) if *count.get_ref() > 0 => {
+                    ForgetSelection::Count(*count.get_ref())
+                }
+                (None, Some(indices)) if !indices.is_empty() => {
+                    ForgetSelection::Indices(indices.clone())
+                }
+                _ => {
+                    return Err(invalid(
+                        "evidence.mechanism.forget_count",
+                        line,
+                        "give exactly one of forget_count (> 0) or forget (a non-empty list)"
+                            .into(),
+                    ));
+                }
+            };
+            Some(MechanismPlan {
+                name: spec.name.get_ref().clone(),
+                data: EvidencePath {
+                    written: spec.data.get_ref().clone(),
+                    path: dir.join(spec.data.get_ref()),
+                },
+                label_column: spec.label_column.clone(),
+                forget,
+                trials: *spec.trials.get_ref(),
+                record: spec.record,
+                options: spec.options(),
+            })
+        }
+    };
+    let claim = match &file.claim {
+        None => None,
+        Some(spec) => {
+            let built = Claim::new(Some(*spec.epsilon.get_ref()), *spec.delta.get_ref())
+                .map_err(|e| invalid("claim", table_line(source, "claim"), e.to_string()))?
+                .with_space(spec.space);
+            let neighbouring = match &mechanism {
+                Some(MechanismPlan {
+                    forget: ForgetSelection::Count(k),
+                    ..
+                }) => Neighbouring::remove(*k),
+                Some(MechanismPlan {
+                    forget: ForgetSelection::Indices(indices),
+                    ..
+                }) => Neighbouring::remove(indices.len()),
+                None => Neighbouring::default(),
+            };
+            Some(built.with_neighbouring(neighbouring))
+        }
+    };
+    let needs_claim = |table: &str| {
+        claim.ok_or_else(|| {
+            invalid(
+                "claim",
+                table_line(source, table),
+                format!("[{table}] needs a [claim]"),
+            )
+        })
+    };
+    let compare = match &file.compare {
+        None => None,
+        Some(_) => Some(ComparePlan {
+            original: required("evidence.original", "compare", &evidence.original)?,
+            unlearned: required("evidence.unlearned", "compare", &evidence.unlearned)?,
+            retrained: required("evidence.retrained", "compare", &evidence.retrained)?,
+            retrained_again: path(&evidence.retrained_again),
+            labels: path(&evidence.labels),
+            output_kind,
+        }),
+    };
+    let mia = match &file.mia {
+        None => None,
+        Some(spec) => Some(MiaPlan {
+            spec: spec.clone(),
+            unlearned: required("evidence.unlearned", "mia", &evidence.unlearned)?,
+            retrained: required("evidence.retrained", "mia", &evidence.retrained)?,
+            labels: required("evidence.labels", "mia", &evidence.labels)?,
+            original: path(&evidence.original),
+            output_kind,
+        }),
+    };
+    let certify = match &file.certify {
+        None => None,
+        Some(spec) => {
+            let line = table_line(source, "certify");
+            let value = |key: &str, v: &Option<toml::Spanned<f64>>| {
+                v.as_ref().map(|v| *v.get_ref()).ok_or_else(|| {
+                    invalid(
+                        key,
+                        line,
+                        format!("missing: the {:?} certificate needs it", spec.mechanism),
+                    )
+                })
+            };
+            let mechanism = match spec.mechanism {
+                schema::CertifiedMechanism::Gaussian => CertifiedMechanismPlan::Gaussian {
+                    sensitivity: value("certify.sensitivity", &spec.sensitivity)?,
+                },
+                schema::CertifiedMechanism::OutputPerturbation => {
+                    CertifiedMechanismPlan::OutputPerturbation {
+                        clip_radius: value("certify.clip_radius", &spec.clip_radius)?,
+                    }
+                }
+            };
+            Some(CertifyPlan {
+                claim: needs_claim("certify")?,
+                sigma: *spec.sigma.get_ref(),
+                calibration: spec.calibration,
+                mechanism,
+            })
+        }
+    };
+    let epsilon = match &file.epsilon {
+        None => None,
+        Some(spec) => {
+            let evidence = match (
+                &mechanism,
+                &evidence.unlearned_samples,
+                &evidence.retrained_samples,
+            ) {
+                (Some(mechanism), None, None) => EpsilonEvidence::Mechanism(mechanism.clone()),
+                (None, Some(_), Some(_)) => EpsilonEvidence::Samples {
+                    unlearned: required(
+                        "evidence.unlearned_samples",
+                        "epsilon",
+                        &evidence.unlearned_samples,
+                    )?,
+                    retrained: required(
+                        "evidence.retrained_samples",
+                        "epsilon",
+                        &evidence.retrained_samples,
+                    )?,
+                },
+                _ => {
+                    return Err(invalid(
+                        "evidence.unlearned_samples",
+                        evidence_line,
+                        "[epsilon] needs both evidence.unlearned_samples and \
+                         evidence.retrained_samples, or [evidence.mechanism]"
+                            .into(),
+                    ));
+                }
+            };
+            Some(EpsilonPlan {
+                spec: spec.clone(),
+                claim: needs_claim("epsilon")?,
+                evidence,
+            })
+        }
+    };
+    let ulira = match &file.ulira {
+        None => None,
+        Some(spec) => Some(UliraPlan {
+            spec: spec.clone(),
+            mechanism: mechanism.clone().ok_or_else(|| {
+                invalid(
+                    "evidence.mechanism",
+                    table_line(source, "ulira"),
+                    "[ulira] trains its shadow models with [evidence.mechanism], which is missing"
+                        .into(),
+                )
+            })?,
+        }),
+    };
+    Ok(TypedParts {
+        claim,
+        compare,
+        mia,
+        certify,
+        epsilon,
+        ulira,
+        mechanism,
     })
 }
 
@@ -282,15 +526,6 @@ fn validate_values(file: &PlanFile, source: &str, invalid: &Invalid) -> Result<(
                     "give exactly one of forget_count (> 0) or forget (a non-empty list)".into(),
                 ));
             }
-        }
-        if let Some(model) = &mechanism.model
-            && crate::mechanisms::ModelKind::parse(model).is_none()
-        {
-            return Err(invalid(
-                "evidence.mechanism.model",
-                line,
-                format!("`{model}`: expected logistic or softmax"),
-            ));
         }
         if file.epsilon.is_none() && file.ulira.is_none() {
             return Err(invalid(

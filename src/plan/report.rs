@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::rules::Bound;
 use super::schema::{PlanFile, Space};
 use crate::certify::Certificate;
-use crate::io::Comparison;
+use crate::metrics::compare::CompareFinding;
 use crate::mia::roc::RocSummary;
 use crate::mia::unlearning::AttackGap;
 use crate::report::{Finding, InputDigest, Outcome, Table, fmt_number, fmt_optional};
@@ -49,25 +49,17 @@ pub struct RuleResult {
     pub outcome: Outcome,
 }
 
-/// One row of the sanity ordering d(r, r′) ≤ d(u, r) ≤ d(o, r) for one distance.
-#[derive(Debug, Clone, Serialize)]
-pub struct OrderingRow {
-    /// `verification_error` (weights, ℓ2) or `js.<split>` (outputs, nats).
-    pub distance: String,
-    /// d(r, r′): two retrainings, the noise floor; `null` without `evidence.retrained_again`.
-    pub retrained_again_to_retrained: Option<f64>,
-    pub unlearned_to_retrained: Option<f64>,
-    pub original_to_retrained: Option<f64>,
-    /// d(u, r) ≤ d(o, r); `null` when a distance is undefined.
-    pub unlearned_closer_than_original: Option<bool>,
-    /// d(u, r) ≤ d(r, r′): the unlearned model is as close as a second retraining.
-    pub within_noise_floor: Option<bool>,
-}
+/// One row of the sanity ordering d(r, r′) ≤ d(u, r) ≤ d(o, r) for one distance: the row type
+/// of `compare` (`metrics::compare::OrderingRow`), with the decision against the noise floor.
+pub use crate::metrics::compare::OrderingRow;
 
-/// The sanity ordering of the distances (`compare`).
+/// The sanity ordering of the distances (`compare`): `verification_error` and `js.<split>`.
 #[derive(Debug, Clone, Serialize)]
 pub struct SanityOrdering {
     pub rows: Vec<OrderingRow>,
+    /// Why there is no noise floor (`evidence.retrained_again` missing), absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub noise_floor_reason: Option<String>,
 }
 
 /// One attack on the unlearned and on the retrained model.
@@ -143,7 +135,7 @@ pub struct AuditReport {
     /// The combined outcome of every rule: `pass`, `fail` or `inconclusive` with a reason.
     pub verdict: Outcome,
     pub rules: Vec<RuleResult>,
-    pub compare: Option<Comparison>,
+    pub compare: Option<CompareFinding>,
     pub sanity_ordering: Option<SanityOrdering>,
     pub mia: Option<MiaFinding>,
     /// U-LiRA against the mechanism (`[ulira]`), in the same layout as `mia`.
@@ -176,20 +168,44 @@ pub(crate) fn outcome_reason(outcome: &Outcome) -> &str {
     }
 }
 
+/// A Markdown section heading; an empty title gives a blank line, never an empty `##`.
+fn section(title: &str) -> String {
+    if title.trim().is_empty() {
+        "\n".to_string()
+    } else {
+        format!("\n## {title}\n\n")
+    }
+}
+
 impl AuditReport {
     /// The rules as a table.
     pub fn rules_table(&self) -> Table {
         let mut table = Table::new(vec!["rule", "value", "outcome", "reason"]);
         for rule in &self.rules {
+            // Every value says what it is; a missing value says why.
+            let quantity = match (rule.metric.as_deref(), rule.check.as_deref()) {
+                (Some(metric), _) => metric.to_string(),
+                (None, Some("claim_not_violated")) => "ε lower bound".into(),
+                (None, Some("certificate_covers_claim")) => "certified ε".into(),
+                (None, Some("ulira_indistinguishable")) => "AUC gap".into(),
+                (None, Some("unlearned_closer_than_original")) => "d(u, r)".into(),
+                (None, Some(other)) => other.to_string(),
+                (None, None) => "value".into(),
+            };
+            let reason = crate::report::round_floats(outcome_reason(&rule.outcome));
             table.row(vec![
                 rule.rule.clone(),
                 match (&rule.value, &rule.value_reason) {
-                    (Some(v), _) => fmt_number(*v),
-                    (None, Some(_)) => "—".into(),
-                    (None, None) => String::new(),
+                    (Some(v), _) => format!("{quantity} = {}", fmt_number(*v)),
+                    (None, Some(why)) => format!("— ({})", crate::report::round_floats(why)),
+                    (None, None) => "— (no single number; see its section)".into(),
                 },
                 outcome_word(&rule.outcome).into(),
-                outcome_reason(&rule.outcome).into(),
+                if reason.is_empty() {
+                    "—".to_string()
+                } else {
+                    reason
+                },
             ]);
         }
         table
@@ -229,15 +245,18 @@ impl MiaFinding {
 }
 
 impl SanityOrdering {
-    /// The ordering as a table.
+    /// The ordering as a table: each distance beside its noise floor, the decision against it
+    /// and the fraction moved (`docs/verdicts.md` §Distances and the noise floor).
     pub fn table(&self) -> Table {
         let mut table = Table::new(vec![
             "distance",
-            "d(r, r′)",
+            "d(r, r′) noise floor",
             "d(u, r)",
             "d(o, r)",
             "d(u, r) ≤ d(o, r)",
             "d(u, r) ≤ d(r, r′)",
+            "decision",
+            "fraction moved",
         ]);
         let yes_no = |b: Option<bool>| match b {
             Some(true) => "yes".to_string(),
@@ -252,6 +271,8 @@ impl SanityOrdering {
                 fmt_optional(row.original_to_retrained),
                 yes_no(row.unlearned_closer_than_original),
                 yes_no(row.within_noise_floor),
+                row.movement.word().replace('_', " "),
+                fmt_optional(row.fraction_moved),
             ]);
         }
         table
@@ -293,7 +314,7 @@ impl Finding for AuditReport {
         out.push_str("## Rules\n\n");
         out.push_str(&self.rules_table().markdown());
         if let Some(certificate) = &self.certificate {
-            out.push_str(&format!("\n## {}\n\n", certificate.title()));
+            out.push_str(&section(&certificate.title()));
             out.push_str(&certificate.markdown());
         }
         if let Some(mechanism) = &self.mechanism {
@@ -302,7 +323,7 @@ impl Finding for AuditReport {
                  certificate: ε = {}, δ = {} ({}).\n",
                 mechanism.name,
                 mechanism.trials,
-                mechanism.record.name(),
+                super::typed::record_name(mechanism.record),
                 mechanism.record_dimension,
                 fmt_optional(mechanism.certificate.epsilon),
                 fmt_optional(mechanism.certificate.delta),
@@ -310,7 +331,7 @@ impl Finding for AuditReport {
             ));
         }
         if let Some(epsilon) = &self.epsilon {
-            out.push_str(&format!("\n## {}\n\n", epsilon.title()));
+            out.push_str(&section(&epsilon.title()));
             out.push_str(&epsilon.markdown());
         }
         if let Some(mia) = &self.mia {
@@ -337,7 +358,7 @@ impl Finding for AuditReport {
             out.push_str(&ordering.table().markdown());
         }
         if let Some(compare) = &self.compare {
-            out.push_str(&format!("\n## {}\n\n", compare.title()));
+            out.push_str(&section(&compare.title()));
             out.push_str(&compare.markdown());
         }
         out.push_str("\n## Provenance\n\n");

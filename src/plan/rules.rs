@@ -1,11 +1,16 @@
 //! Pass/fail rules: a named metric against a threshold, or a named check. Rules are validated
 //! against the analyses the plan enables, so a rule on a metric that nothing computes is a plan
-//! error (exit 2), not a silent pass. The catalogue is in `docs/plans.md` §Rules.
+//! error (exit 2), not a silent pass; so is a metric whose split or file the evidence lacks
+//! (read at validation, names only). The catalogue is in `docs/plans.md` §Rules; how rules
+//! decide is in `docs/verdicts.md` §Rules.
 
 use serde::Serialize;
 
+use std::path::Path;
+
 use super::schema::{Check, PlanFile};
 use super::{Invalid, PlanError, line_of};
+use crate::io::{OUTPUTS_FILE, WEIGHTS_FILE};
 
 /// A metric a rule can bound.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -29,11 +34,24 @@ pub enum Metric {
     CertificateEpsilon,
     /// The certified empirical ε lower bound (`epsilon`).
     EpsilonLowerBound,
+    /// `<distance>.fraction_moved` = 1 − d(u, r) / d(o, r) for a `compare` distance
+    /// (`compare`; docs/verdicts.md §Distances and the noise floor).
+    FractionMoved(Box<Metric>),
 }
 
 impl Metric {
     /// Parses a metric name as written in plans (`js.forget`, `verification_error`, ...).
     pub fn parse(name: &str) -> Option<Metric> {
+        if let Some(inner) = name.strip_suffix(".fraction_moved") {
+            return match Metric::parse(inner)? {
+                m @ (Metric::VerificationError
+                | Metric::VerificationErrorRelative
+                | Metric::Kl(_)
+                | Metric::Js(_)
+                | Metric::ActivationDistance(_)) => Some(Metric::FractionMoved(Box::new(m))),
+                _ => None,
+            };
+        }
         let split = |prefix: &str| {
             name.strip_prefix(prefix)
                 .filter(|rest| !rest.is_empty())
@@ -73,6 +91,7 @@ impl Metric {
             Metric::MiaMaxAucGap => "mia.max_auc_gap".into(),
             Metric::CertificateEpsilon => "certificate.epsilon".into(),
             Metric::EpsilonLowerBound => "epsilon.lower_bound".into(),
+            Metric::FractionMoved(inner) => format!("{}.fraction_moved", inner.name()),
         }
     }
 
@@ -122,14 +141,110 @@ impl Rule {
 }
 
 const METRIC_NAMES: &str = "verification_error, verification_error_relative, kl.<split>, \
-    js.<split>, activation_distance.<split>, accuracy_gap.<split>, mia.max_auc_gap, \
-    certificate.epsilon, epsilon.lower_bound";
+    js.<split>, activation_distance.<split>, accuracy_gap.<split>, <distance>.fraction_moved, \
+    mia.max_auc_gap, certificate.epsilon, epsilon.lower_bound";
+
+/// What the evidence can produce, read cheaply at validation (file presence and npz member
+/// names only), so that a rule on a split or a file the evidence lacks is a plan error.
+struct Producible {
+    /// Output splits of `[compare]`: the union of the three bundles' `outputs.npz` members
+    /// (`Err`: why there are none).
+    output_splits: Result<Vec<String>, String>,
+    /// Splits of the labels file (`Err`: why there are none).
+    label_splits: Result<Vec<String>, String>,
+    /// Whether all three bundles hold `weights.safetensors` (`Err`: which does not).
+    weights: Result<(), String>,
+}
+
+fn npz_names(path: &Path) -> Result<Vec<String>, String> {
+    crate::io::NpzFile::open(path)
+        .map(|npz| npz.names().to_vec())
+        .map_err(|e| e.to_string())
+}
+
+fn producible(file: &PlanFile, dir: &Path) -> Producible {
+    let evidence = &file.evidence;
+    let bundles: Vec<(&str, std::path::PathBuf)> = [
+        ("evidence.original", &evidence.original),
+        ("evidence.unlearned", &evidence.unlearned),
+        ("evidence.retrained", &evidence.retrained),
+    ]
+    .into_iter()
+    .filter_map(|(key, value)| value.as_ref().map(|v| (key, dir.join(v.get_ref()))))
+    .collect();
+    let mut splits = Vec::new();
+    let mut output_error = None;
+    for (key, bundle) in &bundles {
+        let outputs = bundle.join(OUTPUTS_FILE);
+        if !outputs.is_file() {
+            continue;
+        }
+        match npz_names(&outputs) {
+            Ok(names) => splits.extend(names),
+            Err(e) => output_error = Some(format!("{key}: {e}")),
+        }
+    }
+    splits.sort();
+    splits.dedup();
+    let output_splits = match output_error {
+        Some(e) => Err(e),
+        None if splits.is_empty() => Err(format!("the bundles have no {OUTPUTS_FILE}")),
+        None => Ok(splits),
+    };
+    let label_splits = match &evidence.labels {
+        None => Err("needs evidence.labels".to_string()),
+        Some(labels) => {
+            npz_names(&dir.join(labels.get_ref())).map_err(|e| format!("evidence.labels: {e}"))
+        }
+    };
+    let weights = match bundles
+        .iter()
+        .find(|(_, bundle)| !bundle.join(WEIGHTS_FILE).is_file())
+    {
+        Some((key, bundle)) => Err(format!(
+            "{key} has no {WEIGHTS_FILE} ({})",
+            bundle.display()
+        )),
+        None => Ok(()),
+    };
+    Producible {
+        output_splits,
+        label_splits,
+        weights,
+    }
+}
+
+/// Why `metric` cannot be produced by this plan's evidence, if it cannot.
+fn unproducible(metric: &Metric, evidence: &Producible) -> Option<String> {
+    let split_of = |split: &str, splits: &Result<Vec<String>, String>, what: &str| match splits {
+        Err(reason) => Some(format!("{what} are unavailable: {reason}")),
+        Ok(names) if !names.iter().any(|n| n == split) => Some(format!(
+            "no split `{split}` in the {what} (splits: {})",
+            names.join(", ")
+        )),
+        Ok(_) => None,
+    };
+    match metric {
+        Metric::VerificationError | Metric::VerificationErrorRelative => {
+            evidence.weights.clone().err()
+        }
+        Metric::Kl(split) | Metric::Js(split) | Metric::ActivationDistance(split) => {
+            split_of(split, &evidence.output_splits, "outputs")
+        }
+        Metric::AccuracyGap(split) => split_of(split, &evidence.output_splits, "outputs")
+            .or_else(|| split_of(split, &evidence.label_splits, "labels")),
+        Metric::FractionMoved(inner) => unproducible(inner, evidence),
+        Metric::MiaMaxAucGap | Metric::CertificateEpsilon | Metric::EpsilonLowerBound => None,
+    }
+}
 
 pub(super) fn validate_rules(
     file: &PlanFile,
     source: &str,
+    dir: &Path,
     invalid: &Invalid,
 ) -> Result<Vec<Rule>, PlanError> {
+    let mut evidence = None;
     let enabled = |analysis: &str| match analysis {
         "compare" => file.compare.is_some(),
         "mia" => file.mia.is_some(),
@@ -177,6 +292,18 @@ pub(super) fn validate_rules(
                             "`{}` is computed by [{}], which this plan does not run",
                             metric.get_ref(),
                             parsed.analysis()
+                        ),
+                    ));
+                }
+                // Read the evidence's names once, only when a metric rule needs them.
+                let evidence = evidence.get_or_insert_with(|| producible(file, dir));
+                if let Some(reason) = unproducible(&parsed, evidence) {
+                    return Err(invalid(
+                        &key("metric"),
+                        line,
+                        format!(
+                            "`{}` cannot be computed from this plan's evidence: {reason}",
+                            metric.get_ref()
                         ),
                     ));
                 }

@@ -10,21 +10,19 @@ use std::time::Instant;
 use ndarray::Array2;
 
 use super::report::{
-    AuditReport, ClaimSummary, MechanismRun, MiaFinding, MiaPair, OrderingRow, PlanSummary,
-    ReportProvenance, RuleResult, SanityOrdering, ScoreHistogram,
+    AuditReport, ClaimSummary, MechanismRun, MiaFinding, MiaPair, PlanSummary, ReportProvenance,
+    RuleResult, SanityOrdering, ScoreHistogram,
 };
 use super::rules::{Bound, Metric, Rule};
-use super::schema::{CalibrationSpec, CertifiedMechanism, Check, OutputsAre};
+use super::schema::Check;
+use super::typed::{CertifiedMechanismPlan, EpsilonEvidence, MechanismPlan, record_name};
 use super::{Plan, PlanError};
 use crate::audit::EpsilonAudit;
 use crate::certify::Certificate;
-use crate::certify::gaussian::{Calibration, GaussianTarget, gaussian_certificate};
+use crate::certify::gaussian::{GaussianTarget, gaussian_certificate};
 use crate::certify::output_perturbation::OutputPerturbationParams;
-use crate::io::{
-    ACTIVATIONS_FILE, CompareOptions, Comparison, OUTPUTS_FILE, WEIGHTS_FILE, compare_bundles,
-    load_labelled_logits, load_labels,
-};
-use crate::metrics::OutputKind;
+use crate::io::{ACTIVATIONS_FILE, OUTPUTS_FILE, WEIGHTS_FILE, load_labelled_logits, load_labels};
+use crate::metrics::compare::{CompareFinding, CompareOptions, Movement, compare_bundles};
 use crate::mia::roc::{FprConvention, RocConfig};
 use crate::mia::signals::Signal;
 use crate::mia::{Loss, PopulationConfig, SplitOutputs, compare_to_reference, population_attacks};
@@ -43,11 +41,11 @@ pub trait PlanProgress: Sync {
     fn finish(&self) {}
 }
 
-/// Reports nothing.
+/// Reports nothing (named apart from `sampling::NoProgress`, the trial runner's observer).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct NoProgress;
+pub struct NoPlanProgress;
 
-impl PlanProgress for NoProgress {}
+impl PlanProgress for NoPlanProgress {}
 
 /// The error and its sources on one line (library errors keep the OS reason as a source).
 fn analysis_error(analysis: &'static str, error: impl std::error::Error) -> PlanError {
@@ -74,15 +72,16 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 /// Runs every analysis of the plan, evaluates its rules and returns the report.
 pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport, PlanError> {
     let file = &plan.file;
-    let evidence = &file.evidence;
     let total = [
-        file.ulira.is_some(),
-        file.epsilon.is_some(),
-        evidence.mechanism.is_some(),
-        file.compare.is_some(),
-        file.compare.is_some() && evidence.retrained_again.is_some(),
-        file.mia.is_some(),
-        file.certify.is_some(),
+        plan.ulira.is_some(),
+        plan.epsilon.is_some(),
+        plan.mechanism.is_some(),
+        plan.compare.is_some(),
+        plan.compare
+            .as_ref()
+            .is_some_and(|c| c.retrained_again.is_some()),
+        plan.mia.is_some(),
+        plan.certify.is_some(),
     ]
     .iter()
     .filter(|x| **x)
@@ -93,20 +92,6 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
     let mut timed = |name: &str, started: Instant| {
         wall_times.insert(name.to_string(), started.elapsed().as_secs_f64());
     };
-    let path_of = |value: &Option<toml::Spanned<String>>| {
-        value
-            .as_ref()
-            .map(|v| (v.get_ref().clone(), plan.resolve(v.get_ref())))
-    };
-    let original = path_of(&evidence.original);
-    let unlearned = path_of(&evidence.unlearned);
-    let retrained = path_of(&evidence.retrained);
-    let retrained_again = path_of(&evidence.retrained_again);
-    let labels = path_of(&evidence.labels);
-    let output_kind = match evidence.outputs_are {
-        OutputsAre::Logits => OutputKind::Logits,
-        OutputsAre::Probabilities => OutputKind::Probabilities,
-    };
 
     let started = Instant::now();
     let inputs = input_digests(plan)?;
@@ -114,43 +99,32 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
 
     let mut comparison = None;
     let mut ordering = None;
-    if file.compare.is_some() {
+    if let Some(compare) = &plan.compare {
         progress.step("compare");
         let started = Instant::now();
-        let (o, u, r) = match (&original, &unlearned, &retrained) {
-            (Some(o), Some(u), Some(r)) => (o, u, r),
-            _ => unreachable!("validated: [compare] has its three bundles"),
-        };
-        let mut options = CompareOptions::new(&o.1, &u.1, &r.1);
-        options.labels = labels.as_ref().map(|l| l.1.clone());
+        let (o, u, r) = (&compare.original, &compare.unlearned, &compare.retrained);
+        let output_kind = compare.output_kind;
+        let mut options = CompareOptions::new(&o.path, &u.path, &r.path);
+        options.labels = compare.labels.as_ref().map(|l| l.path.clone());
         options.output_kind = output_kind;
+        // d(r, r′), the noise floor, is computed by the same library call.
+        options.retrained_again = compare.retrained_again.as_ref().map(|a| a.path.clone());
+        if compare.retrained_again.is_some() {
+            progress.step("compare retrained_again");
+        }
         let result = compare_bundles(&options).map_err(|e| analysis_error("compare", e))?;
         timed("compare", started);
-        // d(r, r′): the same engine with r′ in the unlearned slot.
-        let noise_floor = match &retrained_again {
-            Some(again) => {
-                progress.step("compare retrained_again");
-                let started = Instant::now();
-                let mut options = CompareOptions::new(&o.1, &again.1, &r.1);
-                options.output_kind = output_kind;
-                let floor = compare_bundles(&options).map_err(|e| analysis_error("compare", e))?;
-                timed("compare_retrained_again", started);
-                Some(floor)
-            }
-            None => None,
-        };
-        ordering = Some(sanity_ordering(&result, noise_floor.as_ref()));
+        ordering = Some(sanity_ordering(&result));
         comparison = Some(result);
     }
 
     let mut mia = None;
-    if let Some(spec) = &file.mia {
+    if let Some(mia_plan) = &plan.mia {
         progress.step("mia");
         let started = Instant::now();
-        let (u, r, l) = match (&unlearned, &retrained, &labels) {
-            (Some(u), Some(r), Some(l)) => (u, r, l),
-            _ => unreachable!("validated: [mia] has unlearned, retrained and labels"),
-        };
+        let spec = &mia_plan.spec;
+        let output_kind = mia_plan.output_kind;
+        let (u, r, l) = (&mia_plan.unlearned, &mia_plan.retrained, &mia_plan.labels);
         let config = PopulationConfig {
             roc: RocConfig {
                 fprs: spec.fprs.clone(),
@@ -163,15 +137,15 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
             seed: file.plan.seed,
             fit_fraction: spec.fit_fraction,
         };
-        let label_file = load_labels(&l.1).map_err(|e| analysis_error("mia", e))?;
+        let label_file = load_labels(&l.path).map_err(|e| analysis_error("mia", e))?;
         let load = |bundle: &Path, split: &str| {
-            load_labelled_logits(bundle, &l.1, &label_file, split, output_kind)
+            load_labelled_logits(bundle, &l.path, &label_file, split, output_kind)
                 .map(|split| (split.logits, split.labels))
                 .map_err(|e| analysis_error("mia", e))
         };
         let mut runs = Vec::new();
         let mut member_losses = Vec::new();
-        for bundle in [&u.1, &r.1] {
+        for bundle in [&u.path, &r.path] {
             let members = load(bundle, &spec.members)?;
             let nonmembers = load(bundle, &spec.nonmembers)?;
             let context = |split: &str, e: crate::mia::MiaError| PlanError::Analysis {
@@ -235,40 +209,26 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
     }
 
     let mut certificate = None;
-    if let Some(spec) = &file.certify {
+    if let Some(spec) = &plan.certify {
         progress.step("certify");
         let started = Instant::now();
-        let claim = file
-            .claim
-            .as_ref()
-            .expect("validated: [certify] needs [claim]");
-        let delta = *claim.delta.get_ref();
-        let calibration = match spec.calibration {
-            CalibrationSpec::Analytic => Calibration::Analytic,
-            CalibrationSpec::Classical => Calibration::Classical,
-            CalibrationSpec::Zcdp => Calibration::Zcdp,
-        };
-        let target = GaussianTarget::Sigma(*spec.sigma.get_ref());
-        let value = |v: &Option<toml::Spanned<f64>>| v.as_ref().map(|v| *v.get_ref());
+        let delta = spec.claim.delta();
+        let target = GaussianTarget::Sigma(spec.sigma);
         let result: Result<Certificate, _> = match spec.mechanism {
-            CertifiedMechanism::Gaussian => {
-                let sensitivity = value(&spec.sensitivity).expect("validated");
-                gaussian_certificate(
-                    "gaussian",
-                    sensitivity,
-                    target,
-                    delta,
-                    calibration,
-                    "docs/certificates.md §1",
-                )
-                .map(|c| c.parameter("sensitivity", sensitivity))
-            }
-            CertifiedMechanism::OutputPerturbation => OutputPerturbationParams {
-                clip_radius: value(&spec.clip_radius).expect("validated"),
+            CertifiedMechanismPlan::Gaussian { sensitivity } => gaussian_certificate(
+                "gaussian",
+                sensitivity,
+                target,
                 delta,
+                spec.calibration,
+                "docs/certificates.md §1",
+            )
+            .map(|c| c.parameter("sensitivity", sensitivity)),
+            CertifiedMechanismPlan::OutputPerturbation { clip_radius } => {
+                OutputPerturbationParams { clip_radius, delta }
+                    .check()
+                    .and_then(|p| p.certificate(target, spec.calibration))
             }
-            .check()
-            .and_then(|p| p.certificate(target, calibration)),
         };
         certificate = Some(result.map_err(|e| analysis_error("certify", e))?);
         timed("certify", started);
@@ -277,46 +237,42 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
     let mut mechanism_run = None;
     let mut epsilon = None;
     let mut sample_histogram = None;
-    if let Some(spec) = &file.epsilon {
-        let claim = file
-            .claim
-            .as_ref()
-            .expect("validated: [epsilon] needs [claim]");
-        let (unlearned_set, retrained_set) = match &evidence.mechanism {
-            Some(mechanism) => {
-                progress.step(&format!("sample {}", mechanism.name.get_ref()));
+    if let Some(epsilon_plan) = &plan.epsilon {
+        let spec = &epsilon_plan.spec;
+        let (unlearned_set, retrained_set) = match &epsilon_plan.evidence {
+            EpsilonEvidence::Mechanism(mechanism) => {
+                progress.step(&format!("sample {}", mechanism.name));
                 let started = Instant::now();
                 let (run, sets) = sample_mechanism(plan, mechanism, progress)?;
                 mechanism_run = Some(run);
                 timed("sample", started);
                 sets
             }
-            None => {
-                let load = |value: &Option<toml::Spanned<String>>| {
-                    let value = value.as_ref().expect("validated: both sample sets");
-                    crate::io::load_sample_set(&plan.resolve(value.get_ref()))
-                        .map_err(|e| analysis_error("epsilon", e))
+            EpsilonEvidence::Samples {
+                unlearned,
+                retrained,
+            } => {
+                let load = |path: &super::EvidencePath| {
+                    crate::io::load_sample_set(&path.path).map_err(|e| analysis_error("epsilon", e))
                 };
-                (
-                    load(&evidence.unlearned_samples)?,
-                    load(&evidence.retrained_samples)?,
-                )
+                (load(unlearned)?, load(retrained)?)
             }
         };
         progress.step("epsilon");
         let started = Instant::now();
-        let audit_claim =
-            crate::audit::Claim::new(Some(*claim.epsilon.get_ref()), *claim.delta.get_ref())
-                .map_err(|e| analysis_error("epsilon", e))?;
         let options = crate::audit::AuditOptions {
             confidence: *spec.confidence.get_ref(),
             per_example: spec.per_example,
             seed: file.plan.seed,
             ..Default::default()
         };
-        let audit =
-            crate::audit::audit_epsilon(&unlearned_set, &retrained_set, &audit_claim, &options)
-                .map_err(|e| analysis_error("epsilon", e))?;
+        let audit = crate::audit::audit_epsilon(
+            &unlearned_set,
+            &retrained_set,
+            &epsilon_plan.claim,
+            &options,
+        )
+        .map_err(|e| analysis_error("epsilon", e))?;
         let run_means = |set: &crate::io::SampleSet| -> Vec<f64> {
             set.values
                 .rows()
@@ -330,9 +286,9 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
             &run_means(&retrained_set),
             24,
         );
-        hist.score = match &evidence.mechanism {
-            Some(m) => format!("run_mean_{}", m.record.name()),
-            None => "run_mean".into(),
+        hist.score = match &epsilon_plan.evidence {
+            EpsilonEvidence::Mechanism(m) => format!("run_mean_{}", record_name(m.record)),
+            EpsilonEvidence::Samples { .. } => "run_mean".into(),
         };
         sample_histogram = Some(hist);
         epsilon = Some(audit);
@@ -340,20 +296,17 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
     }
 
     let mut ulira = None;
-    if let Some(spec) = &file.ulira {
+    if let Some(ulira_plan) = &plan.ulira {
         progress.step("ulira");
         let started = Instant::now();
-        let mechanism = evidence
-            .mechanism
-            .as_ref()
-            .expect("validated: [ulira] needs [evidence.mechanism]");
-        let data = load_dataset(plan, mechanism)?;
-        let options = mechanism_options(mechanism);
+        let spec = &ulira_plan.spec;
+        let mechanism = &ulira_plan.mechanism;
+        let data = load_dataset(mechanism)?;
         ulira = Some(super::ulira::run_ulira(
             &data,
             &super::ulira::UliraSettings {
-                name: mechanism.name.get_ref(),
-                options: &options,
+                name: &mechanism.name,
+                options: &mechanism.options,
                 shadow_models: spec.shadow_models,
                 forget_share: spec.forget_share,
                 confidence: *spec.confidence.get_ref(),
@@ -396,10 +349,12 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
             sha256: plan.sha256.clone(),
             seed: file.plan.seed,
         },
-        claim: file.claim.as_ref().map(|c| ClaimSummary {
-            epsilon: *c.epsilon.get_ref(),
-            delta: *c.delta.get_ref(),
-            space: c.space,
+        claim: plan.claim.as_ref().and_then(|c| {
+            Some(ClaimSummary {
+                epsilon: c.epsilon()?,
+                delta: c.delta(),
+                space: c.space()?,
+            })
         }),
         verdict,
         rules,
@@ -517,43 +472,22 @@ pub(super) fn histogram(
     }
 }
 
-fn sanity_ordering(comparison: &Comparison, floor: Option<&Comparison>) -> SanityOrdering {
-    let row = |distance: String, again: Option<f64>, u: Option<f64>, o: Option<f64>| OrderingRow {
-        unlearned_closer_than_original: u.zip(o).map(|(u, o)| u <= o),
-        within_noise_floor: u.zip(again).map(|(u, a)| u <= a),
-        distance,
-        retrained_again_to_retrained: again,
-        unlearned_to_retrained: u,
-        original_to_retrained: o,
-    };
-    let mut rows = Vec::new();
-    if let Some(weights) = &comparison.weights {
-        let again = floor
-            .and_then(|f| f.weights.as_ref())
-            .map(|w| w.verification_error);
-        rows.push(row(
-            "verification_error".into(),
-            again,
-            Some(weights.verification_error),
-            Some(weights.original_to_retrained),
-        ));
+fn sanity_ordering(comparison: &CompareFinding) -> SanityOrdering {
+    SanityOrdering {
+        rows: comparison
+            .ordering
+            .iter()
+            .filter(|r| r.distance == "verification_error" || r.distance.starts_with("js."))
+            .cloned()
+            .collect(),
+        noise_floor_reason: comparison.noise_floor_reason.clone(),
     }
-    for (split, metrics) in &comparison.outputs {
-        let again = floor.and_then(|f| f.outputs.get(split)).and_then(|m| m.js);
-        rows.push(row(
-            format!("js.{split}"),
-            again,
-            metrics.js,
-            metrics.original_vs_retrained.js,
-        ));
-    }
-    SanityOrdering { rows }
 }
 
 /// The value of a metric, or why it is undefined.
 fn metric_value(
     metric: &Metric,
-    comparison: Option<&Comparison>,
+    comparison: Option<&CompareFinding>,
     mia: Option<&MiaFinding>,
     certificate: Option<&Certificate>,
     epsilon: Option<&EpsilonAudit>,
@@ -627,6 +561,13 @@ fn metric_value(
                     .unwrap_or_else(|| "accuracy needs evidence.labels".into())),
             }
         }
+        Metric::FractionMoved(inner) => {
+            let comparison = comparison.ok_or("[compare] did not run")?;
+            let d_u = metric_value(inner, Some(comparison), None, None, None)?;
+            let sides = distance_sides(inner, comparison)
+                .ok_or_else(|| format!("{} is not a distance", inner.name()))?;
+            crate::metrics::compare::fraction_moved(Some(d_u), sides.raw[1])
+        }
         Metric::MiaMaxAucGap => {
             let mia = mia.ok_or("[mia] did not run")?;
             mia.gaps
@@ -648,10 +589,12 @@ fn metric_value(
         }
         Metric::CertificateEpsilon => {
             let certificate = certificate.ok_or("[certify] did not run")?;
-            if certificate.epsilon.is_finite() {
-                Ok(certificate.epsilon)
-            } else {
-                Err(format!("the certificate's ε is {}", certificate.epsilon))
+            match certificate.epsilon {
+                Some(epsilon) if epsilon.is_finite() => Ok(epsilon),
+                other => Err(format!(
+                    "the certificate's ε is {}",
+                    other.map_or("undefined".to_string(), |e| e.to_string())
+                )),
             }
         }
     }
@@ -659,7 +602,7 @@ fn metric_value(
 
 /// What the analyses produced, for the rules.
 struct Findings<'a> {
-    comparison: Option<&'a Comparison>,
+    comparison: Option<&'a CompareFinding>,
     ordering: Option<&'a SanityOrdering>,
     mia: Option<&'a MiaFinding>,
     ulira: Option<&'a MiaFinding>,
@@ -695,6 +638,11 @@ fn evaluate(rule: &Rule, plan: &Plan, f: &Findings) -> RuleResult {
                                     metric.name()
                                 ),
                             }
+                        };
+                        // Distance rules are judged against the original and the noise floor.
+                        let outcome = match f.comparison {
+                            Some(c) => distance_rule_outcome(metric, *bound, c, outcome),
+                            None => outcome,
                         };
                         (Some(value), None, outcome)
                     }
@@ -749,38 +697,35 @@ fn evaluate_check(check: Check, plan: &Plan, f: &Findings) -> (Option<f64>, Outc
             None => inconclusive("[epsilon] did not run".into()),
         },
         Check::CertificateCoversClaim => {
-            let Some(claim) = plan.file.claim.as_ref() else {
+            let Some(claim) = plan.claim.as_ref() else {
                 return inconclusive("needs a [claim]".into());
             };
-            // The [certify] certificate when there is one, else the mechanism's own.
-            let (certified_epsilon, certified_delta) = match (certificate, mechanism) {
-                (Some(c), _) => (c.epsilon, c.delta),
-                (None, Some(m)) => match (m.certificate.epsilon, m.certificate.delta) {
-                    (Some(e), Some(d)) => (e, d),
-                    _ => {
-                        return inconclusive(format!(
-                            "mechanism `{}` has no certificate: {}",
-                            m.name, m.certificate.reason
-                        ));
-                    }
-                },
+            // The [certify] certificate when there is one, else the mechanism's own; its status
+            // decides first (`Certificate::covers`, docs/verdicts.md §Certificates and claims).
+            let certificate = match (certificate, mechanism) {
+                (Some(c), _) => c,
+                (None, Some(m)) => &m.certificate,
                 (None, None) => return inconclusive("no certificate was computed".into()),
             };
-            let (epsilon, delta) = (*claim.epsilon.get_ref(), *claim.delta.get_ref());
-            if !certified_epsilon.is_finite() {
-                return inconclusive(format!("the certificate's ε is {certified_epsilon}"));
-            }
-            let outcome = if certified_epsilon <= epsilon && certified_delta <= delta {
-                Outcome::Pass
-            } else {
-                Outcome::Fail {
-                    reason: format!(
-                        "the certificate gives (ε, δ) = ({certified_epsilon}, {certified_delta}), \
-                         weaker than the claim ({epsilon}, {delta})"
-                    ),
+            let value = certificate.epsilon.filter(|e| e.is_finite());
+            let outcome = match (certificate.covers(claim), mechanism) {
+                (Outcome::Inconclusive { reason }, Some(m))
+                    if std::ptr::eq(certificate, &m.certificate) =>
+                {
+                    Outcome::Inconclusive {
+                        reason: format!("mechanism `{}`: {reason}", m.name),
+                    }
                 }
+                (Outcome::Fail { reason }, Some(m))
+                    if std::ptr::eq(certificate, &m.certificate) =>
+                {
+                    Outcome::Fail {
+                        reason: format!("mechanism `{}`: {reason}", m.name),
+                    }
+                }
+                (outcome, _) => outcome,
             };
-            (Some(certified_epsilon), outcome)
+            (value, outcome)
         }
         Check::UnlearnedCloserThanOriginal => {
             let Some(row) = ordering.and_then(|o| {
@@ -793,23 +738,205 @@ fn evaluate_check(check: Check, plan: &Plan, f: &Findings) -> (Option<f64>, Outc
                     "neither weights nor a `forget` output split to order the distances".into(),
                 );
             };
-            match row.unlearned_closer_than_original {
-                Some(true) => (row.unlearned_to_retrained, Outcome::Pass),
-                Some(false) => (
-                    row.unlearned_to_retrained,
+            let value = row.unlearned_to_retrained;
+            let text = |v: Option<f64>| v.map_or("undefined".to_string(), |v| format!("{v}"));
+            let (u, o, again) = (
+                text(row.unlearned_to_retrained),
+                text(row.original_to_retrained),
+                text(row.retrained_again_to_retrained),
+            );
+            let d = &row.distance;
+            match row.movement {
+                Movement::Closer => (value, Outcome::Pass),
+                Movement::Farther => (
+                    value,
                     Outcome::Fail {
                         reason: format!(
-                            "{}: d(u, r) = {} > d(o, r) = {}: unlearning did not move the model \
-                             towards retraining",
-                            row.distance,
-                            row.unlearned_to_retrained.unwrap_or(f64::NAN),
-                            row.original_to_retrained.unwrap_or(f64::NAN)
+                            "{d}: d(u, r) = {u} exceeds d(o, r) = {o} by more than the noise \
+                             floor d(r, r′) = {again}: unlearning moved the model away from \
+                             retraining"
                         ),
                     },
                 ),
-                None => inconclusive(format!("{}: a distance is undefined", row.distance)),
+                Movement::WithinNoiseFloor => (
+                    value,
+                    Outcome::Inconclusive {
+                        reason: format!(
+                            "{d}: d(u, r) = {u} and d(o, r) = {o} differ by less than the noise \
+                             floor d(r, r′) = {again}: two retrainings differ as much, so the \
+                             distances cannot tell whether unlearning moved the model"
+                        ),
+                    },
+                ),
+                Movement::NoNoiseEstimate => (
+                    value,
+                    Outcome::Inconclusive {
+                        reason: format!(
+                            "{d}: d(u, r) = {u}, d(o, r) = {o}, but {}",
+                            crate::metrics::compare::NO_NOISE_FLOOR
+                        ),
+                    },
+                ),
+                Movement::Undefined => inconclusive(format!("{d}: a distance is undefined")),
             }
         }
+    }
+}
+
+/// The three sides of a distance metric: the unlearned model's value, the original model's
+/// value (what doing nothing scores) and the noise floor's value (a second retraining), plus
+/// the movement of the underlying distance. `None` for metrics that are not distances.
+struct DistanceSides {
+    original: Option<f64>,
+    floor: Option<f64>,
+    movement: Movement,
+    /// d(u, r), d(o, r), d(r, r′) of the underlying distance, for the reasons.
+    raw: [Option<f64>; 3],
+}
+
+fn distance_sides(metric: &Metric, c: &CompareFinding) -> Option<DistanceSides> {
+    let floor = c.noise_floor.as_ref();
+    let raw: [Option<f64>; 3] = match metric {
+        Metric::VerificationError | Metric::VerificationErrorRelative => {
+            let w = c.weights.as_ref()?;
+            let fw = floor.and_then(|f| f.weights.as_ref());
+            if *metric == Metric::VerificationError {
+                [
+                    Some(w.verification_error),
+                    Some(w.original_to_retrained),
+                    fw.map(|f| f.verification_error),
+                ]
+            } else {
+                [
+                    w.verification_error_relative,
+                    w.original_to_retrained_relative,
+                    fw.and_then(|f| f.verification_error_relative),
+                ]
+            }
+        }
+        Metric::Kl(split) | Metric::Js(split) | Metric::ActivationDistance(split) => {
+            let m = c.outputs.get(split)?;
+            let o = &m.original_vs_retrained;
+            let f = floor.and_then(|f| f.outputs.get(split));
+            match metric {
+                Metric::Kl(_) => [
+                    m.kl_retrained_unlearned,
+                    o.kl_retrained_original,
+                    f.and_then(|f| f.kl_retrained_unlearned),
+                ],
+                Metric::Js(_) => [m.js, o.js, f.and_then(|f| f.js)],
+                _ => [
+                    m.activation_distance,
+                    o.activation_distance,
+                    f.and_then(|f| f.activation_distance),
+                ],
+            }
+        }
+        Metric::AccuracyGap(split) => {
+            let m = c.outputs.get(split)?;
+            let a = &m.accuracy;
+            let gap = |x: Option<f64>| x.zip(a.retrained).map(|(x, r)| (x - r).abs());
+            [
+                gap(a.unlearned),
+                gap(a.original),
+                floor
+                    .and_then(|f| f.outputs.get(split))
+                    .and_then(|f| f.accuracy_gap),
+            ]
+        }
+        Metric::FractionMoved(inner) => {
+            let sides = distance_sides(inner, c)?;
+            let [u, o, f] = sides.raw;
+            let fraction = |d: Option<f64>| crate::metrics::compare::fraction_moved(d, o).ok();
+            return Some(DistanceSides {
+                // doing nothing moves by 0; a second retraining by 1 − d(r, r′)/d(o, r)
+                original: Some(0.0),
+                floor: fraction(f),
+                movement: Movement::judge(u, o, f),
+                raw: [u, o, f],
+            });
+        }
+        _ => return None,
+    };
+    Some(DistanceSides {
+        original: raw[1],
+        floor: raw[2],
+        movement: Movement::judge(raw[0], raw[1], raw[2]),
+        raw,
+    })
+}
+
+/// Judges a threshold rule on a distance metric against its controls
+/// (`docs/verdicts.md` §Distances and the noise floor):
+/// * a pass stands only if the original model fails the same bound (otherwise doing nothing
+///   would pass) **and** the underlying distance moved toward retraining by more than the noise
+///   floor (d(o, r) − d(u, r) > d(r, r′)); without a noise floor it is inconclusive;
+/// * a fail stands unless the noise floor itself fails the bound (a second retraining would
+///   fail it too: the threshold is below the noise), which is inconclusive.
+///
+/// So a model that unlearned nothing (u = o) can never pass a distance rule.
+fn distance_rule_outcome(
+    metric: &Metric,
+    bound: Bound,
+    comparison: &CompareFinding,
+    outcome: Outcome,
+) -> Outcome {
+    let Some(sides) = distance_sides(metric, comparison) else {
+        return outcome;
+    };
+    let holds = |v: f64| match bound {
+        Bound::AtMost(x) => v <= x,
+        Bound::AtLeast(x) => v >= x,
+    };
+    let name = metric.name();
+    let text = |v: Option<f64>| v.map_or("undefined".to_string(), |v| format!("{v}"));
+    let [u, o, f] = sides.raw;
+    match outcome {
+        Outcome::Fail { reason } => match sides.floor {
+            Some(floor) if !holds(floor) => Outcome::Inconclusive {
+                reason: format!(
+                    "{reason}, but the noise floor (a second retraining) scores {floor} and \
+                     fails the same bound: the threshold is below the noise between two \
+                     retrainings"
+                ),
+            },
+            Some(floor) => Outcome::Fail {
+                reason: format!(
+                    "{reason}, whereas a second retraining (the noise floor) scores {floor} and \
+                     meets it"
+                ),
+            },
+            None => Outcome::Fail { reason },
+        },
+        Outcome::Pass => {
+            if sides.original.is_none_or(holds) {
+                return Outcome::Inconclusive {
+                    reason: format!(
+                        "{name}: the original model, which unlearned nothing, scores {} and \
+                         satisfies the same bound: the rule cannot tell unlearning from doing \
+                         nothing",
+                        text(sides.original)
+                    ),
+                };
+            }
+            match sides.movement {
+                Movement::Closer => Outcome::Pass,
+                Movement::NoNoiseEstimate => Outcome::Inconclusive {
+                    reason: format!("{name}: {}", crate::metrics::compare::NO_NOISE_FLOOR),
+                },
+                _ => Outcome::Inconclusive {
+                    reason: format!(
+                        "{name}: d(u, r) = {} and d(o, r) = {} differ by no more than the noise \
+                         floor d(r, r′) = {}: the improvement is within the noise between two \
+                         retrainings",
+                        text(u),
+                        text(o),
+                        text(f)
+                    ),
+                },
+            }
+        }
+        other => other,
     }
 }
 
@@ -832,62 +959,44 @@ impl crate::sampling::Observer for RunCounter<'_> {
     }
 }
 
-/// Runs the plan's mechanism `trials` times per side (`sampling::run_trials`, seed
-/// `plan.seed`), the same way `unlearn-audit sample` does.
+/// Runs the plan's mechanism `trials` times per side through the sampling pipeline
+/// (`sampling::pipeline::sample_in_process`, seed `plan.seed`), the same path as
+/// `unlearn-audit sample`.
 fn sample_mechanism(
     plan: &Plan,
-    spec: &super::schema::MechanismSpec,
+    spec: &MechanismPlan,
     progress: &dyn PlanProgress,
 ) -> Result<(MechanismRun, (crate::io::SampleSet, crate::io::SampleSet)), PlanError> {
-    use super::schema::RecordSpec;
-    use crate::mechanisms::Split;
-    use crate::sampling::{Record, run_trials};
+    use crate::sampling::pipeline::{SampleRequest, sample_in_process};
     let seed = plan.file.plan.seed;
-    let data = load_dataset(plan, spec)?;
-    let forget = match (&spec.forget_count, &spec.forget) {
-        (Some(count), _) => {
-            let count = *count.get_ref();
-            if count >= data.len() {
-                return Err(PlanError::Analysis {
-                    analysis: "evidence.mechanism",
-                    message: format!(
-                        "forget_count = {count}: the data has only {} rows",
-                        data.len()
-                    ),
-                });
-            }
-            Split::choose_forget_indices(data.len(), count, seed)
-        }
-        (None, Some(indices)) => indices.clone(),
-        (None, None) => unreachable!("validated: forget_count or forget"),
-    };
-    let split = Split::new(&data, &forget).map_err(|e| analysis_error("evidence.mechanism", e))?;
-    let options = mechanism_options(spec);
-    let mechanism = crate::mechanisms::build(spec.name.get_ref(), split, &options)
-        .map_err(|e| analysis_error("evidence.mechanism", e))?;
-    let record = match spec.record {
-        RecordSpec::Weights => Record::Weights,
-        RecordSpec::ForgetScores => Record::ForgetScores,
-        RecordSpec::ForgetLosses => Record::ForgetLosses,
-        RecordSpec::Statistic => Record::Statistic,
+    let request = SampleRequest {
+        mechanism: spec.name.clone(),
+        data: spec.data.path.clone(),
+        label_column: spec.label_column.clone(),
+        forget: spec.forget.clone(),
+        trials: spec.trials,
+        seed,
+        record: spec.record,
+        options: spec.options.clone(),
+        // A plan's runs live only in its report; nothing is checkpointed.
+        checkpoint: None,
     };
     let counter = RunCounter {
         progress,
         done: Default::default(),
         total: Default::default(),
     };
-    let trials = *spec.trials.get_ref();
-    let samples = run_trials(mechanism.as_ref(), trials, seed, record, &counter)
+    let runs = sample_in_process(&request, &counter)
         .map_err(|e| analysis_error("evidence.mechanism", e))?;
-    let source = |side: &str| std::path::PathBuf::from(format!("{}:{side}", spec.name.get_ref()));
+    let source = |side: &str| std::path::PathBuf::from(format!("{}:{side}", spec.name));
     let run = MechanismRun {
-        name: spec.name.get_ref().clone(),
-        parameters: mechanism.parameters(),
-        certificate: mechanism.certificate(),
-        trials,
+        name: spec.name.clone(),
+        parameters: runs.parameters,
+        certificate: runs.certificate,
+        trials: spec.trials,
         record: spec.record,
-        record_dimension: samples.unlearned.ncols(),
-        forget_indices: forget,
+        record_dimension: runs.unlearned.ncols(),
+        forget_indices: runs.forget_indices,
         seed,
     };
     Ok((
@@ -895,56 +1004,18 @@ fn sample_mechanism(
         (
             crate::io::SampleSet {
                 source: source("unlearned"),
-                values: samples.unlearned,
+                values: runs.unlearned,
             },
             crate::io::SampleSet {
                 source: source("retrained"),
-                values: samples.retrained,
+                values: runs.retrained,
             },
         ),
     ))
 }
 
 /// The labelled CSV of `[evidence.mechanism]`.
-fn load_dataset(
-    plan: &Plan,
-    spec: &super::schema::MechanismSpec,
-) -> Result<crate::models::Dataset, PlanError> {
-    let data_path = plan.resolve(spec.data.get_ref());
-    let table = crate::io::read_labelled_csv(&data_path, &spec.label_column)
-        .map_err(|e| analysis_error("evidence.mechanism", e))?;
-    let num_classes = table.num_classes.max(2);
-    crate::models::Dataset::new(table.features, table.labels, num_classes).map_err(|e| {
-        PlanError::Analysis {
-            analysis: "evidence.mechanism",
-            message: format!("{}: {}", data_path.display(), error_chain(&e)),
-        }
-    })
-}
-
-fn mechanism_options(spec: &super::schema::MechanismSpec) -> crate::mechanisms::MechanismOptions {
-    crate::mechanisms::MechanismOptions {
-        model: spec
-            .model
-            .as_deref()
-            .and_then(crate::mechanisms::ModelKind::parse),
-        lambda: spec.lambda,
-        sigma: spec.sigma,
-        epsilon: spec.epsilon,
-        delta: spec.delta,
-        steps: spec.steps,
-        learning_rate: spec.learning_rate,
-        alpha: spec.alpha,
-        model_clip: spec.model_clip,
-        gradient_clip: spec.gradient_clip,
-        projection_radius: spec.projection_radius,
-        initial_sigma: spec.initial_sigma,
-        approximation_error: spec.approximation_error,
-        damping: spec.damping,
-        lissa_scale: spec.lissa_scale,
-        hidden: spec.hidden,
-        lissa_steps: spec.lissa_steps,
-        lissa_batch: spec.lissa_batch,
-        rounds: spec.rounds,
-    }
+fn load_dataset(spec: &MechanismPlan) -> Result<crate::models::Dataset, PlanError> {
+    crate::sampling::pipeline::load_dataset(&spec.data.path, &spec.label_column)
+        .map_err(|e| analysis_error("evidence.mechanism", e))
 }

@@ -33,13 +33,8 @@ pub struct PlanMeta {
     pub seed: u64,
 }
 
-/// The space a claim is measured in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Space {
-    Weights,
-    Outputs,
-}
+/// The space a claim is measured in: one type for the crate ([`crate::evidence::Space`]).
+pub use crate::evidence::Space;
 
 /// `[claim]`: the (ε, δ)-unlearning claim under audit.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -79,41 +74,44 @@ pub struct EvidenceSpec {
     pub mechanism: Option<MechanismSpec>,
 }
 
-/// What each mechanism run records (`sampling::Record`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RecordSpec {
-    /// Flattened parameters (weight space).
-    Weights,
-    /// Per forget example, ln p_y − ln(1 − p_y) (output space).
-    ForgetScores,
-    /// Per forget example, −ln p_y (output space).
-    ForgetLosses,
-    /// Mean logit-scaled confidence over the forget set (output space, d = 1).
-    Statistic,
-}
-
-impl RecordSpec {
-    /// The snake_case name as written in plans.
-    pub fn name(self) -> &'static str {
-        match self {
-            RecordSpec::Weights => "weights",
-            RecordSpec::ForgetScores => "forget_scores",
-            RecordSpec::ForgetLosses => "forget_losses",
-            RecordSpec::Statistic => "statistic",
-        }
-    }
-}
+/// What each mechanism run records: one type for the CLI and plans ([`crate::sampling::Record`],
+/// written in plans as `weights`, `forget_scores`, `forget_losses`, `statistic`).
+pub use crate::sampling::Record as RecordSpec;
 
 fn default_label_column() -> String {
     "label".into()
 }
 
-/// `[evidence.mechanism]`: a reference mechanism (`mechanisms::build`) run `trials` times per
-/// side on a labelled CSV; its two sample sets are the evidence of `[epsilon]`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct MechanismSpec {
+macro_rules! define_mechanism_spec {
+    ({ $($fixed:tt)* } $( $(#[doc = $doc:expr])* $name:ident : $ty:ty ),* $(,)?) => {
+        /// `[evidence.mechanism]`: a reference mechanism (`mechanisms::build`) run `trials`
+        /// times per side on a labelled CSV; its two sample sets are the evidence of
+        /// `[epsilon]`. The mechanism parameters are the keys of
+        /// [`crate::mechanisms::MechanismOptions`], declared once in
+        /// `mechanisms::mechanism_options!` and shared with `unlearn-audit sample`.
+        #[derive(Debug, Clone, Deserialize, Serialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct MechanismSpec {
+            $($fixed)*
+            $(
+                $(#[doc = $doc])*
+                pub $name: Option<$ty>,
+            )*
+        }
+
+        impl MechanismSpec {
+            /// The mechanism parameters this table gives.
+            pub fn options(&self) -> crate::mechanisms::MechanismOptions {
+                crate::mechanisms::MechanismOptions {
+                    model: self.model,
+                    $( $name: self.$name, )*
+                }
+            }
+        }
+    };
+}
+
+crate::mechanisms::mechanism_options!(define_mechanism_spec! {
     pub name: Spanned<String>,
     pub data: Spanned<String>,
     #[serde(default = "default_label_column")]
@@ -125,29 +123,8 @@ pub struct MechanismSpec {
     pub trials: Spanned<usize>,
     pub record: RecordSpec,
     /// `logistic` or `softmax` (default: the mechanism's).
-    pub model: Option<String>,
-    pub lambda: Option<f64>,
-    pub sigma: Option<f64>,
-    pub epsilon: Option<f64>,
-    pub delta: Option<f64>,
-    pub steps: Option<usize>,
-    pub learning_rate: Option<f64>,
-    /// Fisher forgetting's noise scale α.
-    pub alpha: Option<f64>,
-    // The remaining `mechanisms::MechanismOptions`, passed through as given (each mechanism
-    // validates what it reads; see `unlearn-audit sample --help`).
-    pub model_clip: Option<f64>,
-    pub gradient_clip: Option<f64>,
-    pub projection_radius: Option<f64>,
-    pub initial_sigma: Option<f64>,
-    pub approximation_error: Option<f64>,
-    pub damping: Option<f64>,
-    pub lissa_scale: Option<f64>,
-    pub hidden: Option<usize>,
-    pub lissa_steps: Option<usize>,
-    pub lissa_batch: Option<usize>,
-    pub rounds: Option<usize>,
-}
+    pub model: Option<crate::mechanisms::ModelKind>,
+});
 
 /// `[epsilon]`: the empirical ε lower bound from the two sample sets, and the verdict on the
 /// claim (`audit::audit_epsilon`, `docs/epsilon.md`).
@@ -213,15 +190,9 @@ pub enum CertifiedMechanism {
     OutputPerturbation,
 }
 
-/// Gaussian calibration of a certificate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CalibrationSpec {
-    #[default]
-    Analytic,
-    Classical,
-    Zcdp,
-}
+/// Gaussian calibration of a certificate: one type for the CLI and plans
+/// ([`crate::certify::gaussian::Calibration`]; `analytic`, `classical`, `zcdp`).
+pub use crate::certify::gaussian::Calibration as CalibrationSpec;
 
 /// `[certify]`: the theoretical ε of the mechanism's parameters at the claim's δ.
 #[derive(Debug, Clone, Deserialize, Serialize)]
