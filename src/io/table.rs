@@ -131,9 +131,10 @@ pub(crate) fn read_labelled_csv_from(
                         path,
                         column_name,
                         format!(
-                            "line {line}: feature value {cell:?} exceeds the magnitude cap \
-                             {MAX_FEATURE_ABS:e} (squares and sums of such values overflow the \
-                             models; rescale the column)"
+                            "line {line} (features[{row_index}, {}]): feature value {cell:?} \
+                             exceeds the magnitude cap {MAX_FEATURE_ABS:e} (squares and sums of \
+                             such values overflow the models; rescale the column)",
+                            column - usize::from(column > label_index)
                         ),
                     ));
                 }
