@@ -201,6 +201,13 @@ pub fn load_labelled_logits(
     let mut logits = raw
         .into_shape_with_order((rows, k))
         .map_err(|e| IoError::invalid(&outputs_path, split, e.to_string()))?;
+    if kind == super::OutputKind::Logits {
+        let mut detector = super::ProbabilityLikeRows::new(k);
+        if let Some(values) = logits.as_slice() {
+            detector.observe(values);
+        }
+        detector.finish(&outputs_path, split)?;
+    }
     if kind == super::OutputKind::Probabilities {
         for (row_index, mut row) in logits.rows_mut().into_iter().enumerate() {
             if let Some(p) = row.iter().find(|p| !(p.is_finite() && **p >= 0.0)) {

@@ -124,6 +124,18 @@ fn table_line(source: &str, table: &str) -> usize {
 
 /// Reads, parses and validates a plan.
 pub fn load_plan(path: &Path) -> Result<Plan, PlanError> {
+    // Only regular files: reading a FIFO would block, a directory or device is not a plan.
+    if let Ok(metadata) = std::fs::metadata(path)
+        && !metadata.is_file()
+    {
+        return Err(PlanError::Read {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file (a directory, FIFO or device); only regular files are read",
+            ),
+        });
+    }
     let source = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
         path: path.to_path_buf(),
         source,
