@@ -43,18 +43,7 @@ const RSS_LIMIT: &str = "512 MiB";
 /// Cases that fail today only because another helper of issue 11 owns the fix. Each entry is
 /// (case-name prefix, owner, what is missing). Remove an entry once the owner's branch is
 /// merged: the case then counts like every other.
-const OWNED_ELSEWHERE: &[(&str, &str, &str)] = &[
-    (
-        "compare/outputs/probabilities-as-logits",
-        "compare",
-        "probabilities read as logits are not detected (io::ProbabilityLikeRows is the check to call while streaming)",
-    ),
-    (
-        "mia-rmia/content/probability-above-1",
-        "mia",
-        "the message names `target scores`, not the array `target_scores`",
-    ),
-];
+const OWNED_ELSEWHERE: &[(&str, &str, &str)] = &[];
 
 /// JSON `null`s that are not defects: an optional input that was not given, echoed as `null`
 /// (command, path pattern with `[]` for any index, and a `*` suffix for a whole subtree).
@@ -76,38 +65,7 @@ const ALLOWED_NULLS: &[(&str, &str)] = &[
 ];
 
 /// JSON `null`s without a reason whose fix belongs to another helper (printed, not failed).
-const OWNED_ELSEWHERE_NULLS: &[(&str, &str, &str)] = &[
-    (
-        "compare",
-        "$.ordering[].retrained_again_to_retrained",
-        "compare (noise floor d(r, r′) without a retrained-again bundle)",
-    ),
-    (
-        "compare",
-        "$.ordering[].within_noise_floor",
-        "compare (noise floor d(r, r′) without a retrained-again bundle)",
-    ),
-    (
-        "run",
-        "$.compare.ordering[].retrained_again_to_retrained",
-        "compare (noise floor d(r, r′) without a retrained-again bundle)",
-    ),
-    (
-        "run",
-        "$.compare.ordering[].within_noise_floor",
-        "compare (noise floor d(r, r′) without a retrained-again bundle)",
-    ),
-    (
-        "run",
-        "$.sanity_ordering.rows[].retrained_again_to_retrained",
-        "compare (noise floor d(r, r′) without a retrained-again bundle)",
-    ),
-    (
-        "run",
-        "$.sanity_ordering.rows[].within_noise_floor",
-        "compare (noise floor d(r, r′) without a retrained-again bundle)",
-    ),
-];
+const OWNED_ELSEWHERE_NULLS: &[(&str, &str, &str)] = &[];
 
 fn null_pattern_matches(pattern: &str, path: &str) -> bool {
     let normal: String = {

@@ -47,6 +47,12 @@ impl ProbabilityLikeRows {
         }
     }
 
+    /// Adds the rows another detector observed (chunks merged in any order give one answer).
+    pub fn merge(&mut self, other: &ProbabilityLikeRows) {
+        self.rows += other.rows;
+        self.all_probability_like &= other.all_probability_like;
+    }
+
     /// Whether every observed row is a probability vector (and there were rows to judge, with
     /// at least two classes).
     pub fn looks_like_probabilities(&self) -> bool {

@@ -20,8 +20,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::io::{
-    ACTIVATIONS_FILE, IoError, Labels, ModelBundle, OUTPUTS_FILE, RawArray, WEIGHTS_FILE,
-    WeightsFile, load_bundle, load_labels,
+    ACTIVATIONS_FILE, IoError, Labels, ModelBundle, OUTPUTS_FILE, ProbabilityLikeRows, RawArray,
+    WEIGHTS_FILE, WeightsFile, load_bundle, load_labels,
 };
 use crate::metrics::{
     ActivationAccumulator, ActivationMetrics, CHUNK_ROWS, MetricsError, ModelRole,
@@ -616,43 +616,63 @@ fn compare_outputs(
         };
         let chunk_rows = rows_per_chunk(classes, &views[2], &split)?;
         let chunks: Vec<usize> = (0..positions).step_by(chunk_rows).collect();
-        let partial: Vec<Result<OutputAccumulator, CompareError>> = chunks
-            .par_iter()
-            .map_init(
-                || vec![0.0; 3 * chunk_rows * classes],
-                |buffer, &first_row| {
-                    let rows = chunk_rows.min(positions - first_row);
-                    let width = rows * classes;
-                    let (o, rest) = buffer.split_at_mut(chunk_rows * classes);
-                    let (u, r) = rest.split_at_mut(chunk_rows * classes);
-                    views[0].decode_into(first_row * classes, &mut o[..width])?;
-                    views[1].decode_into(first_row * classes, &mut u[..width])?;
-                    views[2].decode_into(first_row * classes, &mut r[..width])?;
-                    for view in &views {
-                        view.release(first_row * classes, width);
-                    }
-                    let view = |s| rows_view(rows, classes, s);
-                    let mut accumulator = OutputAccumulator::new(classes, kind);
-                    accumulator
-                        .accumulate(
-                            view(&o[..width]),
-                            view(&u[..width]),
-                            view(&r[..width]),
-                            split_labels
-                                .as_deref()
-                                .map(|l| &l[first_row..first_row + rows]),
-                            first_row,
-                        )
-                        .map_err(|e| {
-                            metrics_error(e, &views, labels.map(|l| l.path.as_path()), &split)
-                        })?;
-                    Ok(accumulator)
-                },
-            )
-            .collect();
+        let partial: Vec<Result<(OutputAccumulator, [ProbabilityLikeRows; 3]), CompareError>> =
+            chunks
+                .par_iter()
+                .map_init(
+                    || vec![0.0; 3 * chunk_rows * classes],
+                    |buffer, &first_row| {
+                        let rows = chunk_rows.min(positions - first_row);
+                        let width = rows * classes;
+                        let (o, rest) = buffer.split_at_mut(chunk_rows * classes);
+                        let (u, r) = rest.split_at_mut(chunk_rows * classes);
+                        views[0].decode_into(first_row * classes, &mut o[..width])?;
+                        views[1].decode_into(first_row * classes, &mut u[..width])?;
+                        views[2].decode_into(first_row * classes, &mut r[..width])?;
+                        for view in &views {
+                            view.release(first_row * classes, width);
+                        }
+                        let view = |s| rows_view(rows, classes, s);
+                        // Probabilities given where logits are expected would be softmaxed again
+                        // and every divergence silently shrunk: refuse them (docs/robustness.md).
+                        let detectors = [&o[..width], &u[..width], &r[..width]].map(|values| {
+                            let mut detector = ProbabilityLikeRows::new(classes);
+                            if kind == OutputKind::Logits {
+                                detector.observe(values);
+                            }
+                            detector
+                        });
+                        let mut accumulator = OutputAccumulator::new(classes, kind);
+                        accumulator
+                            .accumulate(
+                                view(&o[..width]),
+                                view(&u[..width]),
+                                view(&r[..width]),
+                                split_labels
+                                    .as_deref()
+                                    .map(|l| &l[first_row..first_row + rows]),
+                                first_row,
+                            )
+                            .map_err(|e| {
+                                metrics_error(e, &views, labels.map(|l| l.path.as_path()), &split)
+                            })?;
+                        Ok((accumulator, detectors))
+                    },
+                )
+                .collect();
         let mut total = OutputAccumulator::new(classes, kind);
-        for accumulator in partial {
-            total.merge(accumulator?);
+        let mut looks_like = [0; 3].map(|_| ProbabilityLikeRows::new(classes));
+        for chunk in partial {
+            let (accumulator, detectors) = chunk?;
+            total.merge(accumulator);
+            for (all, chunk) in looks_like.iter_mut().zip(&detectors) {
+                all.merge(chunk);
+            }
+        }
+        if kind == OutputKind::Logits {
+            for (detector, view) in looks_like.iter().zip(&views) {
+                detector.finish(view.path(), &split)?;
+            }
         }
         results.insert(split.clone(), total.finish(n_examples));
     }
@@ -1043,6 +1063,9 @@ pub struct OrderingRow {
     pub fraction_moved: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fraction_moved_reason: Option<String>,
+    /// Why `retrained_again_to_retrained` / `within_noise_floor` are `null`, when they are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub noise_floor_reason: Option<String>,
 }
 
 impl OrderingRow {
@@ -1053,6 +1076,15 @@ impl OrderingRow {
             unlearned_closer_than_original: u.zip(o).map(|(u, o)| u <= o),
             within_noise_floor: u.zip(again).map(|(u, a)| u <= a),
             movement: Movement::judge(u, o, again),
+            noise_floor_reason: match (u, again) {
+                (_, None) => Some(
+                    "no second retrained model r′ was given (--retrained-again, \
+                     evidence.retrained_again): no noise floor"
+                        .into(),
+                ),
+                (None, Some(_)) => Some("d(u, r) is undefined".into()),
+                (Some(_), Some(_)) => None,
+            },
             fraction_moved: fraction.as_ref().ok().copied(),
             fraction_moved_reason: fraction.err(),
             distance,

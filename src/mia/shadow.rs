@@ -224,12 +224,12 @@ fn gaussian_lrt(
     let n = scores.nrows();
     if target.len() != n {
         return Err(MiaError::ShapeMismatch {
-            array: "target scores".into(),
+            array: "target_scores".into(),
             expected: vec![n],
             found: vec![target.len()],
         });
     }
-    check_finite("target scores", target)?;
+    check_finite("target_scores", target)?;
     let online = config.mode == LiraMode::Online;
     let needed = match config.variance {
         LiraVariance::PerExample => 2,
@@ -481,7 +481,7 @@ pub fn rmia_scores(input: &RmiaInput<'_>, config: RmiaConfig) -> Result<Vec<f64>
     let (n_x, n_ref) = input.reference_x.scores.dim();
     if input.target_x.len() != n_x {
         return Err(MiaError::ShapeMismatch {
-            array: "target scores".into(),
+            array: "target_scores".into(),
             expected: vec![n_x],
             found: vec![input.target_x.len()],
         });
@@ -489,24 +489,24 @@ pub fn rmia_scores(input: &RmiaInput<'_>, config: RmiaConfig) -> Result<Vec<f64>
     let (n_z, n_ref_z) = input.reference_z.dim();
     if n_z == 0 {
         return Err(MiaError::Empty {
-            what: "population scores".into(),
+            what: "population_target_scores".into(),
         });
     }
     if n_ref_z != n_ref || input.target_z.len() != n_z {
         return Err(MiaError::ShapeMismatch {
-            array: "population reference scores".into(),
+            array: "population_shadow_scores".into(),
             expected: vec![input.target_z.len(), n_ref],
             found: vec![n_z, n_ref_z],
         });
     }
-    check_probabilities("target scores", input.target_x)?;
-    check_probabilities("population target scores", input.target_z)?;
+    check_probabilities("target_scores", input.target_x)?;
+    check_probabilities("population_target_scores", input.target_z)?;
     check_probabilities(
-        "reference scores",
+        "shadow_scores",
         &input.reference_x.scores.iter().copied().collect::<Vec<_>>(),
     )?;
     check_probabilities(
-        "population reference scores",
+        "population_shadow_scores",
         &input.reference_z.iter().copied().collect::<Vec<_>>(),
     )?;
     let ratio = |p: f64, marginal: Option<f64>, point: usize, kind: &'static str| match marginal {
@@ -611,12 +611,12 @@ pub fn ulira_runs_scores(
     if let Some(target) = input.target {
         if target.len() != d {
             return Err(MiaError::ShapeMismatch {
-                array: "target scores".into(),
+                array: "target_scores".into(),
                 expected: vec![d],
                 found: vec![target.len()],
             });
         }
-        check_finite("target scores", target)?;
+        check_finite("target_scores", target)?;
     }
     let holdout = input.holdout;
     let held_unlearned = if input.target.is_some() { 0 } else { holdout };
