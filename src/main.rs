@@ -54,6 +54,10 @@ fn error_line(error: &anyhow::Error) -> String {
     line
 }
 
+/// The most worker threads `--threads` accepts: far above any core count this tool meets, far
+/// below the point where spawning them costs more than the work.
+const MAX_THREADS: usize = 1024;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -76,8 +80,11 @@ fn main() -> ExitCode {
         }
     };
     if let Some(threads) = cli.threads {
-        if threads == 0 {
-            eprintln!("error: --threads must be at least 1");
+        if threads == 0 || threads > MAX_THREADS {
+            eprintln!(
+                "error: --threads {threads}: must lie in 1..={MAX_THREADS} (results do not \
+                 depend on it; more threads than cores only add overhead)"
+            );
             return ExitCode::from(2);
         }
         if let Err(e) = rayon::ThreadPoolBuilder::new()

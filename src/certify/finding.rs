@@ -130,7 +130,36 @@ impl Certificate {
             epsilon: Some(epsilon),
             delta: Some(delta),
             source: source.to_string(),
-            ..Self::blank(CertificateStatus::Certified, format!("certify: {source}"))
+            ..Self::blank_certified(epsilon, delta, format!("certify: {source}"))
+        }
+    }
+
+    /// A blank certificate with status `Certified`, or `NotCertified` when (ε, δ) is vacuous
+    /// (then `reason` says so).
+    fn blank_certified(epsilon: f64, delta: f64, reason: String) -> Self {
+        match Self::certified_or_vacuous(epsilon, delta) {
+            CertificateStatus::NotCertified { reason: vacuous } => Self::blank(
+                CertificateStatus::NotCertified {
+                    reason: vacuous.clone(),
+                },
+                format!("{vacuous} ({reason})"),
+            ),
+            status => Self::blank(status, reason),
+        }
+    }
+
+    /// `Certified`, unless (ε, δ) guarantees nothing: δ ≥ 1 holds for every pair of
+    /// distributions, and an infinite or undefined ε bounds nothing.
+    fn certified_or_vacuous(epsilon: f64, delta: f64) -> CertificateStatus {
+        if epsilon.is_nan() || epsilon == f64::INFINITY || delta.is_nan() || delta >= 1.0 {
+            CertificateStatus::NotCertified {
+                reason: format!(
+                    "vacuous: (ε, δ) = ({epsilon}, {delta}) holds for every pair of \
+                     distributions, so it certifies nothing"
+                ),
+            }
+        } else {
+            CertificateStatus::Certified
         }
     }
 
@@ -148,7 +177,7 @@ impl Certificate {
         Certificate {
             epsilon: Some(epsilon),
             delta: Some(delta),
-            ..Self::blank(CertificateStatus::Certified, reason.into())
+            ..Self::blank_certified(epsilon, delta, reason.into())
         }
     }
 

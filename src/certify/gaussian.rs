@@ -394,6 +394,16 @@ pub fn gaussian_certificate(
                 Calibration::Classical => classical,
                 Calibration::Zcdp => zcdp,
             };
+            if !sigma.is_finite() {
+                return Err(CertifyError::NoSolution {
+                    quantity: "sigma",
+                    reason: format!(
+                        "the {} σ for sensitivity {sensitivity}, ε = {epsilon}, δ = {delta} \
+                         exceeds the largest double: no runnable mechanism has it",
+                        calibration.name()
+                    ),
+                });
+            }
             let mut certificate = Certificate::new(mechanism, epsilon, delta, source)
                 .with_sigma(sigma)
                 .with_calibration(calibration.name())

@@ -88,9 +88,7 @@ fn parse_record(text: &str) -> anyhow::Result<Record> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    if args.trials == 0 {
-        bail!("--trials must be at least 1");
-    }
+    unlearn_audit::sampling::check_trials(args.trials)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("could not create output directory {}", args.out.display()))?;
     if let Some(command) = &args.trial_command {

@@ -62,6 +62,14 @@ pub enum CompareError {
     },
 }
 
+/// Whether two paths name the same directory (after resolving links and `..`).
+fn same_directory(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
 fn mismatch(path: &Path, array: &str, message: impl Into<String>) -> CompareError {
     CompareError::Mismatch {
         path: path.to_path_buf(),
@@ -186,6 +194,14 @@ pub fn compare_bundles(options: &CompareOptions) -> Result<CompareFinding, Compa
     let (noise_floor, noise_floor_reason) = match &options.retrained_again {
         None => (None, Some(NO_NOISE_FLOOR.to_string())),
         Some(again) => {
+            if same_directory(again, &options.retrained) {
+                return Err(mismatch(
+                    again,
+                    "retrained_again",
+                    "is the retrained bundle itself: the noise floor needs a second, independent \
+                     retraining r′ (another seed)",
+                ));
+            }
             // d(r′, r): the same engine with r′ in the unlearned slot.
             let bundles = [
                 load_bundle(&options.original)?,
@@ -200,6 +216,23 @@ pub fn compare_bundles(options: &CompareOptions) -> Result<CompareFinding, Compa
         }
     };
     let ordering = ordering_rows(&main, noise_floor.as_ref());
+    // A floor of (numerically) 0 on every distance means r′ is a copy of r (or a retraining with the
+    // same seed): it measures no noise, and every movement would count as beyond it.
+    if let Some(again) = &options.retrained_again {
+        let floors: Vec<f64> = ordering
+            .iter()
+            .filter_map(|row| row.retrained_again_to_retrained)
+            .collect();
+        // JS of two identical rows rounds to ~1e-17, not 0: anything below 1e-12 is a copy.
+        if !floors.is_empty() && floors.iter().all(|&f| f <= 1e-12) {
+            return Err(mismatch(
+                again,
+                "retrained_again",
+                "is identical to the retrained bundle (d(r′, r) ≤ 1e-12 on every distance): the \
+                 noise floor needs a second, independent retraining r′ (another seed)",
+            ));
+        }
+    }
     Ok(CompareFinding {
         weights: main.weights,
         weights_reason: main.weights_reason,

@@ -602,6 +602,24 @@ fn equivalence_verdict(
     gap
 }
 
+/// The lowest family-wise confidence at which an equivalence verdict is given: below it a
+/// "pass" would be a coin toss dressed as evidence (docs/verdicts.md §Membership inference).
+pub const MIN_VERDICT_CONFIDENCE: f64 = 0.8;
+
+fn check_confidence(confidence: f64) -> Result<(), MiaError> {
+    if confidence.is_finite() && (MIN_VERDICT_CONFIDENCE..1.0).contains(&confidence) {
+        Ok(())
+    } else {
+        Err(MiaError::parameter(
+            "confidence",
+            format!(
+                "{confidence} is outside [{MIN_VERDICT_CONFIDENCE}, 1): a verdict needs a \
+                 family-wise confidence of at least {MIN_VERDICT_CONFIDENCE}"
+            ),
+        ))
+    }
+}
+
 fn check_margin(margin: f64) -> Result<(), MiaError> {
     if margin.is_finite() && margin > 0.0 && margin < 0.5 {
         Ok(())
@@ -633,6 +651,7 @@ pub fn equivalence_to_reference(
     confidence: f64,
     margin: f64,
 ) -> Result<(Vec<AttackGap>, Outcome), MiaError> {
+    check_confidence(confidence)?;
     check_margin(margin)?;
     if attacks.is_empty() {
         return Err(MiaError::Empty {
@@ -679,6 +698,7 @@ pub fn equivalence_to_chance<'a>(
     confidence: f64,
     margin: f64,
 ) -> Result<(Vec<AttackGap>, Outcome), MiaError> {
+    check_confidence(confidence)?;
     check_margin(margin)?;
     if attacks.is_empty() {
         return Err(MiaError::Empty {

@@ -156,9 +156,7 @@ pub fn run_external(
     options: &ExternalOptions,
     observer: &dyn Observer,
 ) -> Result<ExternalSummary, SamplingError> {
-    if options.trials == 0 {
-        return Err(SamplingError::Options("--trials must be at least 1".into()));
-    }
+    super::check_trials(options.trials)?;
     if options.jobs == 0 {
         return Err(SamplingError::Options("--jobs must be at least 1".into()));
     }

@@ -168,6 +168,21 @@ pub struct Samples {
     pub retrained: Array2<f64>,
 }
 
+/// The most runs per side a sampling experiment takes. The runs' records are held in memory
+/// until they are written, so the count must be bounded before anything is allocated; 10⁷ runs
+/// per side is ten times the largest audit in docs/epsilon.md.
+pub const MAX_TRIALS: usize = 10_000_000;
+
+/// Refuses a trial count of 0 or above [`MAX_TRIALS`].
+pub fn check_trials(trials: usize) -> Result<(), SamplingError> {
+    if trials == 0 || trials > MAX_TRIALS {
+        return Err(SamplingError::Options(format!(
+            "--trials {trials}: must lie in 1..={MAX_TRIALS} runs per side"
+        )));
+    }
+    Ok(())
+}
+
 /// Runs `mechanism` `trials` times on each side, in parallel over runs (rayon's current pool),
 /// recording `record` from each. Bit-identical for a given `seed` whatever the thread count.
 pub fn run_trials(
@@ -212,9 +227,7 @@ pub fn run_trials_checkpointed(
     observer: &dyn Observer,
     checkpoint: Option<&Checkpoint>,
 ) -> Result<Samples, SamplingError> {
-    if trials == 0 {
-        return Err(SamplingError::Options("--trials must be at least 1".into()));
-    }
+    check_trials(trials)?;
     observer.on_start(2 * trials);
     let rows: Vec<Result<Array1<f64>, SamplingError>> = (0..2 * trials)
         .into_par_iter()
