@@ -31,3 +31,4 @@ pub mod report;
 pub mod sampling;
 pub mod stats;
 pub mod tolerance;
+pub mod verdict;

@@ -27,8 +27,8 @@ use std::path::{Path, PathBuf};
 
 pub use html::render_html;
 pub use report::{
-    AuditReport, ClaimSummary, MiaFinding, MiaPair, OrderingRow, PlanSummary, ReportProvenance,
-    RuleResult, SanityOrdering, ScoreHistogram,
+    AuditReport, ClaimSummary, MechanismRun, MiaFinding, MiaPair, OrderingRow, PlanSummary,
+    ReportProvenance, RuleResult, SanityOrdering, ScoreHistogram,
 };
 pub use rules::{Bound, Metric, Rule};
 pub use runner::{NoPlanProgress, PlanProgress, run_plan};
