@@ -24,15 +24,6 @@ use unlearn_audit::mia::shadow::{
 use unlearn_audit::mia::unlearning::{DEFAULT_MARGIN, equivalence_to_chance};
 use unlearn_audit::report::{Outcome, Provenance};
 
-/// What `outputs.npz` holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputsAre {
-    /// Unnormalised scores.
-    Logits,
-    /// Probability rows (their logarithms are used as logits).
-    Probabilities,
-}
-
 /// The step convention for TPR at FPR α.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Convention {
@@ -124,7 +115,7 @@ pub struct Args {
     original: Option<PathBuf>,
     /// Whether outputs.npz holds logits or probabilities.
     #[arg(long, value_enum, default_value = "logits")]
-    outputs_are: OutputsAre,
+    outputs_are: OutputKind,
     /// Share of members and non-members used to fit the fitted attacks.
     #[arg(long, default_value_t = 0.5)]
     fit_fraction: f64,
@@ -255,10 +246,7 @@ fn run_population(args: Args) -> anyhow::Result<u8> {
         evaluate: args.evaluate.as_deref(),
         reference: args.reference.as_deref(),
         original: args.original.as_deref(),
-        output_kind: match args.outputs_are {
-            OutputsAre::Logits => OutputKind::Logits,
-            OutputsAre::Probabilities => OutputKind::Probabilities,
-        },
+        output_kind: args.outputs_are,
         config: PopulationConfig {
             roc: args.common.roc_config(),
             seed: args.common.seed,

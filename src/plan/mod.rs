@@ -210,10 +210,7 @@ fn typed_parts(
         path(value)
             .ok_or_else(|| invalid(key, evidence_line, format!("missing: [{table}] needs it")))
     };
-    let output_kind = match evidence.outputs_are {
-        schema::OutputsAre::Logits => crate::metrics::OutputKind::Logits,
-        schema::OutputsAre::Probabilities => crate::metrics::OutputKind::Probabilities,
-    };
+    let output_kind = evidence.outputs_are;
     let mechanism = match &evidence.mechanism {
         None => None,
         Some(spec) => {
@@ -739,5 +736,26 @@ mod tests {
             .to_string();
         assert!(error.contains("seeed"), "{error}");
         assert!(error.contains("line 3"), "{error}");
+    }
+
+    #[test]
+    fn outputs_are_is_the_io_output_kind_with_logits_by_default() {
+        use crate::io::OutputKind;
+        let parse =
+            |text: &str| toml::from_str::<schema::EvidenceSpec>(text).map(|e| e.outputs_are);
+        assert_eq!(parse("").unwrap(), OutputKind::Logits);
+        assert_eq!(
+            parse("outputs_are = \"logits\"").unwrap(),
+            OutputKind::Logits
+        );
+        assert_eq!(
+            parse("outputs_are = \"probabilities\"").unwrap(),
+            OutputKind::Probabilities
+        );
+        assert!(parse("outputs_are = \"softmax\"").is_err());
+        assert_eq!(
+            serde_json::to_string(&OutputKind::Probabilities).unwrap(),
+            "\"probabilities\""
+        );
     }
 }

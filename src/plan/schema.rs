@@ -45,15 +45,6 @@ pub struct ClaimSpec {
     pub space: Space,
 }
 
-/// Whether outputs are logits or probabilities.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OutputsAre {
-    #[default]
-    Logits,
-    Probabilities,
-}
-
 /// `[evidence]`: files, relative to the plan file.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -65,7 +56,7 @@ pub struct EvidenceSpec {
     pub retrained_again: Option<Spanned<String>>,
     pub labels: Option<Spanned<String>>,
     #[serde(default)]
-    pub outputs_are: OutputsAre,
+    pub outputs_are: crate::io::OutputKind,
     /// Sample set of the unlearning mechanism (`[n_trials, d]` .npy or a directory).
     pub unlearned_samples: Option<Spanned<String>>,
     /// Sample set of the retraining reference.
