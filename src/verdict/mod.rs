@@ -8,7 +8,7 @@ use crate::metrics::compare::{CompareFinding, Movement};
 use crate::plan::{
     Bound, Check, MechanismRun, Metric, MiaFinding, Plan, Rule, RuleResult, SanityOrdering,
 };
-use crate::report::{Finding, Outcome};
+use crate::report::{Finding, Outcome, fmt_down, fmt_number, fmt_up};
 
 /// Evaluates every rule of `plan` on the findings and combines their outcomes into the
 /// plan's verdict: no rule is inconclusive (nothing decides), else `Outcome::combine`.
@@ -178,8 +178,9 @@ fn evaluate(rule: &Rule, plan: &Plan, f: &Findings) -> RuleResult {
                         } else {
                             Outcome::Fail {
                                 reason: format!(
-                                    "{} = {value} violates {description}",
-                                    metric.name()
+                                    "{} = {} violates {description}",
+                                    metric.name(),
+                                    against(*bound, value)
                                 ),
                             }
                         };
@@ -283,7 +284,7 @@ fn evaluate_check(check: Check, plan: &Plan, f: &Findings) -> (Option<f64>, Outc
                 );
             };
             let value = row.unlearned_to_retrained;
-            let text = |v: Option<f64>| v.map_or("undefined".to_string(), |v| format!("{v}"));
+            let text = |v: Option<f64>| v.map_or("undefined".to_string(), fmt_number);
             let (u, o, again) = (
                 text(row.unlearned_to_retrained),
                 text(row.original_to_retrained),
@@ -433,21 +434,23 @@ fn distance_rule_outcome(
         Bound::AtLeast(x) => v >= x,
     };
     let name = metric.name();
-    let text = |v: Option<f64>| v.map_or("undefined".to_string(), |v| format!("{v}"));
+    let text = |v: Option<f64>| v.map_or("undefined".to_string(), fmt_number);
     let [u, o, f] = sides.raw;
     match outcome {
         Outcome::Fail { reason } => match sides.floor {
             Some(floor) if !holds(floor) => Outcome::Inconclusive {
                 reason: format!(
-                    "{reason}, but the noise floor (a second retraining) scores {floor} and \
+                    "{reason}, but the noise floor (a second retraining) scores {} and \
                      fails the same bound: the threshold is below the noise between two \
-                     retrainings"
+                     retrainings",
+                    against(bound, floor)
                 ),
             },
             Some(floor) => Outcome::Fail {
                 reason: format!(
-                    "{reason}, whereas a second retraining (the noise floor) scores {floor} and \
-                     meets it"
+                    "{reason}, whereas a second retraining (the noise floor) scores {} and \
+                     meets it",
+                    against(bound, floor)
                 ),
             },
             None => Outcome::Fail { reason },
@@ -459,7 +462,9 @@ fn distance_rule_outcome(
                         "{name}: the original model, which unlearned nothing, scores {} and \
                          satisfies the same bound: the rule cannot tell unlearning from doing \
                          nothing",
-                        text(sides.original)
+                        sides
+                            .original
+                            .map_or("undefined".to_string(), |v| against(bound, v))
                     ),
                 };
             }
@@ -481,5 +486,33 @@ fn distance_rule_outcome(
             }
         }
         other => other,
+    }
+}
+
+/// `value` with 4 significant digits, rounded so that its relation to `bound` survives the
+/// rounding: a value that meets "≤ x" is rounded down and one that violates it up (and the
+/// reverse for "≥ x"), so a reason never shows a number on the wrong side of its threshold.
+fn against(bound: Bound, value: f64) -> String {
+    let up = match bound {
+        Bound::AtMost(x) => value > x,
+        Bound::AtLeast(x) => value >= x,
+    };
+    if up { fmt_up(value) } else { fmt_down(value) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_round_to_the_side_of_the_threshold_they_are_on() {
+        // violates ≤ 0.1: rounded up, still above 0.1
+        assert_eq!(against(Bound::AtMost(0.1), 0.100_000_01), "0.1001");
+        // meets ≤ 0.1: rounded down
+        assert_eq!(against(Bound::AtMost(0.1), 0.099_999_99), "0.09999");
+        // violates ≥ 0.5: rounded down, still below 0.5
+        assert_eq!(against(Bound::AtLeast(0.5), 0.499_999_9), "0.4999");
+        // meets ≥ 0.5: rounded up
+        assert_eq!(against(Bound::AtLeast(0.5), 0.512_345_6), "0.5124");
     }
 }
