@@ -20,6 +20,7 @@
 
 pub mod audit;
 pub mod certify;
+pub mod defaults;
 pub mod evidence;
 pub mod io;
 pub mod mechanisms;
