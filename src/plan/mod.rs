@@ -162,6 +162,8 @@ pub fn parse_plan(path: &Path, source: &str) -> Result<Plan, PlanError> {
     validate_values(&file, source, &invalid)?;
     validate_evidence(&file, source, &dir, &invalid)?;
     let rules = rules::validate_rules(&file, source, &dir, &invalid)?;
+    let mut file = file;
+    rules::apply_rule_margins(&mut file, source, &invalid)?;
     let typed = typed_parts(&file, source, &dir, &invalid)?;
     Ok(Plan {
         path: path.to_path_buf(),

@@ -237,6 +237,9 @@ pub struct RuleSpec {
     pub at_most: Option<f64>,
     pub at_least: Option<f64>,
     pub check: Option<Spanned<Check>>,
+    /// Equivalence margin in AUC for `mia_indistinguishable` / `ulira_indistinguishable`
+    /// (default: the `[mia]` / `[ulira]` table's `margin`). The analysis runs at this margin.
+    pub margin: Option<Spanned<f64>>,
 }
 
 /// Named checks a rule can require.
