@@ -164,6 +164,7 @@ pub fn parse_plan(path: &Path, source: &str) -> Result<Plan, PlanError> {
     let rules = rules::validate_rules(&file, source, &dir, &invalid)?;
     let mut file = file;
     rules::apply_rule_margins(&mut file, source, &invalid)?;
+    rules::validate_mia_splits(&file, source, &dir, &invalid)?;
     let typed = typed_parts(&file, source, &dir, &invalid)?;
     Ok(Plan {
         path: path.to_path_buf(),

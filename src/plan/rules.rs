@@ -380,6 +380,68 @@ pub(super) fn validate_rules(
     Ok(rules)
 }
 
+/// `[mia]` `members` / `nonmembers` must name an array in the unlearned and the retrained
+/// bundles' `outputs.npz` and in the labels file (names only are read). Files that cannot be
+/// read are left to the evidence checks and the loaders, which name them.
+pub(super) fn validate_mia_splits(
+    file: &PlanFile,
+    source: &str,
+    dir: &Path,
+    invalid: &Invalid,
+) -> Result<(), PlanError> {
+    let Some(mia) = &file.mia else {
+        return Ok(());
+    };
+    let evidence = &file.evidence;
+    let files = [
+        ("evidence.unlearned", &evidence.unlearned, true),
+        ("evidence.retrained", &evidence.retrained, true),
+        ("evidence.labels", &evidence.labels, false),
+    ];
+    for (field, split) in [("members", &mia.members), ("nonmembers", &mia.nonmembers)] {
+        for (key, value, bundle) in &files {
+            let Some(value) = value else { continue };
+            let path = dir.join(value.get_ref());
+            let path = if *bundle {
+                path.join(OUTPUTS_FILE)
+            } else {
+                path
+            };
+            let Ok(names) = npz_names(&path) else {
+                continue;
+            };
+            if !names.iter().any(|n| n == split) {
+                return Err(invalid(
+                    &format!("mia.{field}"),
+                    key_line(source, "mia", field),
+                    format!(
+                        "split `{split}` is not in {key} ({}); it has: {}",
+                        path.display(),
+                        names.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// 1-based line of `key = …` inside `[table]`, else the table's header line.
+fn key_line(source: &str, table: &str, key: &str) -> usize {
+    let header = super::table_line(source, table);
+    source
+        .lines()
+        .enumerate()
+        .skip(header)
+        .take_while(|(_, line)| !line.trim_start().starts_with('['))
+        .find(|(_, line)| {
+            line.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map_or(header, |(index, _)| index + 1)
+}
+
 /// An equivalence margin in AUC must lie in (0, 0.5) (`docs/verdicts.md`).
 pub(super) fn check_margin(margin: f64) -> Result<(), String> {
     if margin.is_finite() && margin > 0.0 && margin < 0.5 {
@@ -502,5 +564,12 @@ mod tests {
         let error = margins(text).unwrap_err();
         assert!(error.starts_with("p.toml:9: `rule[1].margin`"), "{error}");
         assert!(error.contains("line 6"), "{error}");
+    }
+
+    #[test]
+    fn key_lines_are_found_inside_their_table() {
+        let text = "[plan]\nmembers = 1\n[mia]\nconfidence = 0.9\nmembers = \"forgt\"\n[ulira]\n";
+        assert_eq!(key_line(text, "mia", "members"), 5);
+        assert_eq!(key_line(text, "mia", "nonmembers"), 3);
     }
 }
