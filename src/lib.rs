@@ -20,6 +20,7 @@
 
 pub mod audit;
 pub mod certify;
+pub mod defaults;
 pub mod evidence;
 pub mod io;
 pub mod mechanisms;
@@ -31,3 +32,4 @@ pub mod report;
 pub mod sampling;
 pub mod stats;
 pub mod tolerance;
+pub mod verdict;

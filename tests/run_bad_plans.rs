@@ -170,3 +170,31 @@ fn metric_on_a_split_the_evidence_lacks_is_exit_2() {
     assert!(stderr.contains("no split `nosuchsplit`"), "{stderr}");
     assert!(stderr.contains("splits: forget, retain, test"), "{stderr}");
 }
+
+#[test]
+fn mia_split_missing_from_the_evidence_is_exit_2_with_its_line() {
+    // `[mia] members` naming a split the bundles lack used to fail late, in the analysis,
+    // without a plan line (issue 11); it is checked at validation. The plan's line 16 is
+    // `members = "forgt"` (plan_text puts `[compare]` on line 10, `{extra}` from line 11).
+    let (code, stderr) = run(&plan_text(
+        &labels(),
+        "[[rule]]\ncheck = \"unlearned_closer_than_original\"\n\n[mia]\nconfidence = 0.95\nmembers = \"forgt\"\n",
+    ));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains(":16: `mia.members`"), "{stderr}");
+    assert!(
+        stderr.contains("split `forgt` is not in evidence.unlearned"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn rule_margin_out_of_range_is_exit_2_with_its_line() {
+    let (code, stderr) = run(&plan_text(
+        &labels(),
+        "[mia]\n\n[[rule]]\ncheck = \"mia_indistinguishable\"\nmargin = 0.5\n",
+    ));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains(":15: `rule[0].margin`"), "{stderr}");
+    assert!(stderr.contains("not an AUC margin in (0, 0.5)"), "{stderr}");
+}

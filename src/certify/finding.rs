@@ -276,9 +276,11 @@ impl Certificate {
                     Outcome::Pass
                 } else {
                     Outcome::Fail {
+                        // the certificate's (ε, δ) is an upper bound: rounded up
                         reason: described(&format!(
-                            "gives (ε, δ) = ({epsilon}, {delta}), weaker than the claim \
-                             ({claimed}, {})",
+                            "gives (ε, δ) = ({}, {}), weaker than the claim ({claimed}, {})",
+                            crate::report::fmt_up(epsilon),
+                            crate::report::fmt_up(delta),
                             claim.delta()
                         )),
                     }

@@ -7,15 +7,6 @@ use std::path::PathBuf;
 use unlearn_audit::metrics::OutputKind;
 use unlearn_audit::metrics::compare::{CompareOptions, compare_bundles};
 
-/// What `outputs.npz` holds.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum OutputsAre {
-    /// Unnormalised scores; softmax is applied.
-    Logits,
-    /// Rows are probability vectors (validated: non-negative, summing to one).
-    Probabilities,
-}
-
 /// Arguments of `unlearn-audit compare`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -38,7 +29,7 @@ pub struct Args {
     labels: Option<PathBuf>,
     /// Whether outputs.npz holds logits or probabilities.
     #[arg(long, value_enum, default_value = "logits")]
-    outputs_are: OutputsAre,
+    outputs_are: OutputKind,
     /// Record the SHA-256 of every input file (reads every file once more).
     #[arg(long)]
     sha256: bool,
@@ -52,10 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     options.labels = args.labels;
     options.sha256 = args.sha256;
     options.retrained_again = args.retrained_again;
-    options.output_kind = match args.outputs_are {
-        OutputsAre::Logits => OutputKind::Logits,
-        OutputsAre::Probabilities => OutputKind::Probabilities,
-    };
+    options.output_kind = args.outputs_are;
     let comparison = compare_bundles(&options)?;
     super::emit(&comparison, args.json)
 }

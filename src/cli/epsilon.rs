@@ -33,7 +33,7 @@ pub struct Args {
     claim_epsilon: Option<f64>,
 
     /// Confidence of every reported bound, in (0, 1).
-    #[arg(long, default_value_t = 0.95)]
+    #[arg(long, default_value_t = unlearn_audit::defaults::CONFIDENCE)]
     confidence: f64,
 
     /// One bound per column (forget example), simultaneous across examples.
@@ -103,7 +103,7 @@ struct PlanArgs {
     #[arg(long, value_name = "MU")]
     true_mu: f64,
     /// Confidence of the audit being planned.
-    #[arg(long, default_value_t = 0.95)]
+    #[arg(long, default_value_t = unlearn_audit::defaults::CONFIDENCE)]
     confidence: f64,
     /// Audit mode planned: scalar (one statistic per run), multivariate (several columns, the
     /// default audit on them: --fit-fraction of the runs fit the projection, the rest certify)

@@ -21,17 +21,8 @@ use unlearn_audit::mia::shadow::{
     LiraVariance, OfflineTest, RmiaConfig, RmiaInput, RunsInput, ShadowMatrix, UnlearningState,
     ulira_runs_scores,
 };
-use unlearn_audit::mia::unlearning::{DEFAULT_MARGIN, equivalence_to_chance};
+use unlearn_audit::mia::unlearning::equivalence_to_chance;
 use unlearn_audit::report::{Outcome, Provenance};
-
-/// What `outputs.npz` holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputsAre {
-    /// Unnormalised scores.
-    Logits,
-    /// Probability rows (their logarithms are used as logits).
-    Probabilities,
-}
 
 /// The step convention for TPR at FPR α.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -49,15 +40,15 @@ pub struct CommonArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "0.001,0.01,0.1",
+        default_value = unlearn_audit::defaults::FPRS_TEXT,
         global = true
     )]
     fpr: Vec<f64>,
     /// Confidence of every interval.
-    #[arg(long, default_value_t = 0.95, global = true)]
+    #[arg(long, default_value_t = unlearn_audit::defaults::CONFIDENCE, global = true)]
     confidence: f64,
     /// Stratified bootstrap replicates for AUC and TPR@FPR intervals (0: none).
-    #[arg(long, default_value_t = 1000, global = true)]
+    #[arg(long, default_value_t = unlearn_audit::defaults::BOOTSTRAP, global = true)]
     bootstrap: usize,
     /// Master seed (bootstrap, held-out split, sub-sampling). Same seed, same JSON.
     #[arg(long, default_value_t = 0, global = true)]
@@ -74,7 +65,7 @@ pub struct CommonArgs {
     /// Equivalence margin in AUC: "indistinguishable from retraining" passes only when every
     /// gap interval lies within ±MARGIN (and the attack has power on the original); it fails
     /// when an interval lies beyond it (docs/verdicts.md).
-    #[arg(long, default_value_t = DEFAULT_MARGIN, global = true, value_name = "MARGIN")]
+    #[arg(long, default_value_t = unlearn_audit::defaults::MARGIN, global = true, value_name = "MARGIN")]
     margin: f64,
 }
 
@@ -124,9 +115,9 @@ pub struct Args {
     original: Option<PathBuf>,
     /// Whether outputs.npz holds logits or probabilities.
     #[arg(long, value_enum, default_value = "logits")]
-    outputs_are: OutputsAre,
+    outputs_are: OutputKind,
     /// Share of members and non-members used to fit the fitted attacks.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = unlearn_audit::defaults::FIT_FRACTION)]
     fit_fraction: f64,
     #[command(flatten)]
     common: CommonArgs,
@@ -255,10 +246,7 @@ fn run_population(args: Args) -> anyhow::Result<u8> {
         evaluate: args.evaluate.as_deref(),
         reference: args.reference.as_deref(),
         original: args.original.as_deref(),
-        output_kind: match args.outputs_are {
-            OutputsAre::Logits => OutputKind::Logits,
-            OutputsAre::Probabilities => OutputKind::Probabilities,
-        },
+        output_kind: args.outputs_are,
         config: PopulationConfig {
             roc: args.common.roc_config(),
             seed: args.common.seed,

@@ -53,8 +53,9 @@ pub struct Args {
     /// Master seed: run t, side s uses ChaCha8 stream 2t + s.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// What each run records: weights, forget-scores, forget-losses or statistic (default
-    /// weights). With --trial-command: what the command records (written to the manifest;
+    /// What each run records: weights, forget_scores, forget_losses or statistic (default
+    /// weights; kebab-case forget-scores also accepted). With --trial-command: what the
+    /// command records (written to the manifest;
     /// no default).
     #[arg(long)]
     record: Option<String>,
@@ -83,7 +84,7 @@ pub struct Args {
 
 fn parse_record(text: &str) -> anyhow::Result<Record> {
     Record::parse(text).with_context(|| {
-        format!("--record {text}: expected weights, forget-scores, forget-losses or statistic")
+        format!("--record {text}: expected weights, forget_scores, forget_losses or statistic")
     })
 }
 

@@ -35,10 +35,16 @@ use std::path::PathBuf;
 /// finite, non-negative, rows summing to one within [`crate::tolerance::PROBABILITY_ROW_SUM`]).
 /// A property of the files, so it lives in `io`; `metrics` re-exports it. See
 /// `docs/metrics.md` §2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// Declared once for the CLI (`--outputs-are`, via `clap::ValueEnum`) and for plans
+/// (`outputs_are`, via serde): the words are `logits` (the default) and `probabilities`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum OutputKind {
+    /// Unnormalised scores; softmax is applied.
+    #[default]
     Logits,
+    /// Rows are probability vectors (validated: non-negative, summing to one).
     Probabilities,
 }
 

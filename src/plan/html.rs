@@ -386,16 +386,22 @@ fn histogram_figure(mia: &MiaFinding) -> String {
     let as_f64 = |v: &[u64]| v.iter().map(|&c| c as f64).collect::<Vec<_>>();
     plot.bars("unlearned", PALETTE[1], &h.bin_edges, &as_f64(&h.unlearned));
     plot.bars("retrained", PALETTE[0], &h.bin_edges, &as_f64(&h.retrained));
-    figure(
-        &plot.finish(),
+    figure(&plot.finish(), histogram_caption(&h.score))
+}
+
+/// The caption names the score the histogram plots: loss, or φ (the logit of p_y).
+fn histogram_caption(score: &str) -> &'static str {
+    if score == "log10_loss" {
         "A model that still remembers the forgotten points fits them better than the retrained \
-         one (lower loss, higher φ).",
-    )
+         one: lower loss."
+    } else {
+        "A model that still remembers the forgotten points fits them better than the retrained \
+         one: higher φ."
+    }
 }
 
 fn ordering_figure(ordering: &SanityOrdering) -> String {
     let mut rows: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
-    let mut top: f64 = 1.0;
     for row in &ordering.rows {
         let Some(scale) = row.original_to_retrained.filter(|d| *d > 0.0) else {
             continue;
@@ -409,13 +415,26 @@ fn ordering_figure(ordering: &SanityOrdering) -> String {
         .enumerate()
         .filter_map(|(i, d)| d.map(|d| (i as f64 + 1.0, d / scale)))
         .collect();
-        top = points.iter().map(|p| p.1).fold(top, f64::max);
         rows.push((row.distance.clone(), points));
+    }
+    // One large ratio (an unlearned model far from retraining) must not flatten the others:
+    // the axis turns log10 when the ratios span more than 50×; d(o, r)/d(o, r) = 1 is always on it.
+    let ratios: Vec<f64> = rows
+        .iter()
+        .flat_map(|(_, points)| points.iter().map(|p| p.1))
+        .chain([1.0])
+        .collect();
+    let y = Axis::linear_or_log(&ratios, "distance / d(o, r)");
+    if y.scale == crate::report::svg::Scale::Log10 {
+        // a zero distance has no place on a log axis
+        for (_, points) in &mut rows {
+            points.retain(|p| p.1 > 0.0);
+        }
     }
     let mut plot = Plot::new(
         "Distances to the retrained model, relative to d(o, r)",
         Axis::categories(&["d(r, r′)", "d(u, r)", "d(o, r)"], "pair"),
-        Axis::linear(0.0, top * 1.1, "distance / d(o, r)"),
+        y,
     );
     for (i, (name, points)) in rows.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
@@ -477,4 +496,38 @@ fn outputs_table(compare: &crate::metrics::compare::CompareFinding) -> Table {
         ]);
     }
     table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::compare::OrderingRow;
+
+    #[test]
+    fn histogram_caption_names_the_plotted_score() {
+        assert!(histogram_caption("log10_loss").contains("lower loss"));
+        assert!(!histogram_caption("log10_loss").contains('φ'));
+        assert!(histogram_caption("phi").contains("higher φ"));
+        assert!(!histogram_caption("phi").contains("loss"));
+    }
+
+    fn ordering(unlearned: f64) -> SanityOrdering {
+        SanityOrdering {
+            rows: vec![OrderingRow::new(
+                "verification_error".into(),
+                Some(unlearned),
+                Some(1.0),
+                Some(0.5),
+            )],
+            noise_floor_reason: None,
+        }
+    }
+
+    #[test]
+    fn one_large_ratio_turns_the_ordering_axis_log() {
+        // ratios 0.5, 1, 1000: span 2000 > 50 → log scale
+        assert!(ordering_figure(&ordering(1000.0)).contains("(log scale)"));
+        // ratios 0.5, 0.8, 1: linear
+        assert!(!ordering_figure(&ordering(0.8)).contains("(log scale)"));
+    }
 }

@@ -27,8 +27,8 @@ use std::path::{Path, PathBuf};
 
 pub use html::render_html;
 pub use report::{
-    AuditReport, ClaimSummary, MiaFinding, MiaPair, OrderingRow, PlanSummary, ReportProvenance,
-    RuleResult, SanityOrdering, ScoreHistogram,
+    AuditReport, ClaimSummary, MechanismRun, MiaFinding, MiaPair, OrderingRow, PlanSummary,
+    ReportProvenance, RuleResult, SanityOrdering, ScoreHistogram,
 };
 pub use rules::{Bound, Metric, Rule};
 pub use runner::{NoPlanProgress, PlanProgress, run_plan};
@@ -174,6 +174,9 @@ pub fn parse_plan(path: &Path, source: &str) -> Result<Plan, PlanError> {
     validate_values(&file, source, &invalid)?;
     validate_evidence(&file, source, &dir, &invalid)?;
     let rules = rules::validate_rules(&file, source, &dir, &invalid)?;
+    let mut file = file;
+    rules::apply_rule_margins(&mut file, source, &invalid)?;
+    rules::validate_mia_splits(&file, source, &dir, &invalid)?;
     let typed = typed_parts(&file, source, &dir, &invalid)?;
     Ok(Plan {
         path: path.to_path_buf(),
@@ -222,10 +225,7 @@ fn typed_parts(
         path(value)
             .ok_or_else(|| invalid(key, evidence_line, format!("missing: [{table}] needs it")))
     };
-    let output_kind = match evidence.outputs_are {
-        schema::OutputsAre::Logits => crate::metrics::OutputKind::Logits,
-        schema::OutputsAre::Probabilities => crate::metrics::OutputKind::Probabilities,
-    };
+    let output_kind = evidence.outputs_are;
     let mechanism = match &evidence.mechanism {
         None => None,
         Some(spec) => {
@@ -751,5 +751,26 @@ mod tests {
             .to_string();
         assert!(error.contains("seeed"), "{error}");
         assert!(error.contains("line 3"), "{error}");
+    }
+
+    #[test]
+    fn outputs_are_is_the_io_output_kind_with_logits_by_default() {
+        use crate::io::OutputKind;
+        let parse =
+            |text: &str| toml::from_str::<schema::EvidenceSpec>(text).map(|e| e.outputs_are);
+        assert_eq!(parse("").unwrap(), OutputKind::Logits);
+        assert_eq!(
+            parse("outputs_are = \"logits\"").unwrap(),
+            OutputKind::Logits
+        );
+        assert_eq!(
+            parse("outputs_are = \"probabilities\"").unwrap(),
+            OutputKind::Probabilities
+        );
+        assert!(parse("outputs_are = \"softmax\"").is_err());
+        assert_eq!(
+            serde_json::to_string(&OutputKind::Probabilities).unwrap(),
+            "\"probabilities\""
+        );
     }
 }

@@ -343,6 +343,25 @@ pub(super) fn validate_rules(
                     )],
                     Check::UnlearnedCloserThanOriginal => &[("compare", file.compare.is_some())],
                 };
+                if let Some(margin) = &spec.margin {
+                    let margin_line = line_of(source, margin.span().start);
+                    if !matches!(
+                        check,
+                        Check::MiaIndistinguishable | Check::UliraIndistinguishable
+                    ) {
+                        return Err(invalid(
+                            &key("margin"),
+                            margin_line,
+                            format!(
+                                "`margin` applies to mia_indistinguishable and \
+                                 ulira_indistinguishable, not `{}`",
+                                check.name()
+                            ),
+                        ));
+                    }
+                    check_margin(*margin.get_ref())
+                        .map_err(|m| invalid(&key("margin"), margin_line, m))?;
+                }
                 if let Some((table, _)) = needs.iter().find(|(_, present)| !present) {
                     return Err(invalid(
                         &key("check"),
@@ -359,6 +378,135 @@ pub(super) fn validate_rules(
         rules.push(rule);
     }
     Ok(rules)
+}
+
+/// `[mia]` `members` / `nonmembers` must name an array in the unlearned and the retrained
+/// bundles' `outputs.npz` and in the labels file (names only are read). Files that cannot be
+/// read are left to the evidence checks and the loaders, which name them.
+pub(super) fn validate_mia_splits(
+    file: &PlanFile,
+    source: &str,
+    dir: &Path,
+    invalid: &Invalid,
+) -> Result<(), PlanError> {
+    let Some(mia) = &file.mia else {
+        return Ok(());
+    };
+    let evidence = &file.evidence;
+    let files = [
+        ("evidence.unlearned", &evidence.unlearned, true),
+        ("evidence.retrained", &evidence.retrained, true),
+        ("evidence.labels", &evidence.labels, false),
+    ];
+    for (field, split) in [("members", &mia.members), ("nonmembers", &mia.nonmembers)] {
+        for (key, value, bundle) in &files {
+            let Some(value) = value else { continue };
+            let path = dir.join(value.get_ref());
+            let path = if *bundle {
+                path.join(OUTPUTS_FILE)
+            } else {
+                path
+            };
+            let Ok(names) = npz_names(&path) else {
+                continue;
+            };
+            if !names.iter().any(|n| n == split) {
+                return Err(invalid(
+                    &format!("mia.{field}"),
+                    key_line(source, "mia", field),
+                    format!(
+                        "split `{split}` is not in {key} ({}); it has: {}",
+                        path.display(),
+                        names.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// 1-based line of `key = …` inside `[table]`, else the table's header line.
+fn key_line(source: &str, table: &str, key: &str) -> usize {
+    let header = super::table_line(source, table);
+    source
+        .lines()
+        .enumerate()
+        .skip(header)
+        .take_while(|(_, line)| !line.trim_start().starts_with('['))
+        .find(|(_, line)| {
+            line.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map_or(header, |(index, _)| index + 1)
+}
+
+/// An equivalence margin in AUC must lie in (0, 0.5) (`docs/verdicts.md`).
+pub(super) fn check_margin(margin: f64) -> Result<(), String> {
+    if margin.is_finite() && margin > 0.0 && margin < 0.5 {
+        Ok(())
+    } else {
+        Err(format!("{margin} is not an AUC margin in (0, 0.5)"))
+    }
+}
+
+/// Applies each `[[rule]]` `margin` to the analysis its check judges (the `[mia]` or `[ulira]`
+/// margin), after checking the table margins. Two rules giving the same check different
+/// margins are an error: one analysis runs at one margin.
+pub(super) fn apply_rule_margins(
+    file: &mut PlanFile,
+    source: &str,
+    invalid: &Invalid,
+) -> Result<(), PlanError> {
+    for (table, margin) in [
+        ("mia", file.mia.as_ref().map(|m| m.margin)),
+        ("ulira", file.ulira.as_ref().map(|u| u.margin)),
+    ] {
+        if let Some(margin) = margin {
+            check_margin(margin).map_err(|m| {
+                invalid(
+                    &format!("{table}.margin"),
+                    super::table_line(source, table),
+                    m,
+                )
+            })?;
+        }
+    }
+    let mut chosen: [Option<(f64, usize)>; 2] = [None, None];
+    for (index, spec) in file.rules.iter().enumerate() {
+        let (Some(check), Some(margin)) = (&spec.check, &spec.margin) else {
+            continue;
+        };
+        let slot = match check.get_ref() {
+            Check::MiaIndistinguishable => 0,
+            Check::UliraIndistinguishable => 1,
+            _ => continue,
+        };
+        let line = line_of(source, margin.span().start);
+        let value = *margin.get_ref();
+        match chosen[slot] {
+            Some((earlier, earlier_line)) if earlier != value => {
+                return Err(invalid(
+                    &format!("rule[{index}].margin"),
+                    line,
+                    format!(
+                        "margin {value} differs from the margin {earlier} of the rule at line \
+                         {earlier_line}: one `{}` analysis runs at one margin",
+                        check.get_ref().name()
+                    ),
+                ));
+            }
+            _ => chosen[slot] = Some((value, line)),
+        }
+    }
+    if let (Some((margin, _)), Some(mia)) = (chosen[0], file.mia.as_mut()) {
+        mia.margin = margin;
+    }
+    if let (Some((margin, _)), Some(ulira)) = (chosen[1], file.ulira.as_mut()) {
+        ulira.margin = margin;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -382,5 +530,46 @@ mod tests {
         }
         assert_eq!(Metric::parse("js."), None);
         assert_eq!(Metric::parse("jsd.forget"), None);
+    }
+    fn margins(text: &str) -> Result<(Option<f64>, Option<f64>), String> {
+        let mut file: PlanFile = toml::from_str(text).unwrap();
+        let invalid = |key: &str, line: usize, message: String| PlanError::Invalid {
+            path: "p.toml".into(),
+            key: key.to_string(),
+            line,
+            message,
+        };
+        apply_rule_margins(&mut file, text, &invalid).map_err(|e| e.to_string())?;
+        Ok((file.mia.map(|m| m.margin), file.ulira.map(|u| u.margin)))
+    }
+
+    #[test]
+    fn a_rule_margin_overrides_the_table_margin() {
+        let head = "[plan]\nname = \"m\"\n[mia]\n[ulira]\n";
+        assert_eq!(margins(head).unwrap(), (Some(0.05), Some(0.05)));
+        let text = format!(
+            "{head}[[rule]]\ncheck = \"mia_indistinguishable\"\nmargin = 0.02\n\
+             [[rule]]\ncheck = \"ulira_indistinguishable\"\nmargin = 0.1\n"
+        );
+        assert_eq!(margins(&text).unwrap(), (Some(0.02), Some(0.1)));
+    }
+
+    #[test]
+    fn bad_margins_name_key_and_line() {
+        let error = margins("[plan]\nname = \"m\"\n[mia]\nmargin = 0.7\n").unwrap_err();
+        assert!(error.starts_with("p.toml:3: `mia.margin`"), "{error}");
+        assert!(error.contains("(0, 0.5)"), "{error}");
+        let text = "[plan]\nname = \"m\"\n[mia]\n[[rule]]\ncheck = \"mia_indistinguishable\"\n\
+                    margin = 0.01\n[[rule]]\ncheck = \"mia_indistinguishable\"\nmargin = 0.03\n";
+        let error = margins(text).unwrap_err();
+        assert!(error.starts_with("p.toml:9: `rule[1].margin`"), "{error}");
+        assert!(error.contains("line 6"), "{error}");
+    }
+
+    #[test]
+    fn key_lines_are_found_inside_their_table() {
+        let text = "[plan]\nmembers = 1\n[mia]\nconfidence = 0.9\nmembers = \"forgt\"\n[ulira]\n";
+        assert_eq!(key_line(text, "mia", "members"), 5);
+        assert_eq!(key_line(text, "mia", "nonmembers"), 3);
     }
 }

@@ -45,15 +45,6 @@ pub struct ClaimSpec {
     pub space: Space,
 }
 
-/// Whether outputs are logits or probabilities.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OutputsAre {
-    #[default]
-    Logits,
-    Probabilities,
-}
-
 /// `[evidence]`: files, relative to the plan file.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -65,7 +56,7 @@ pub struct EvidenceSpec {
     pub retrained_again: Option<Spanned<String>>,
     pub labels: Option<Spanned<String>>,
     #[serde(default)]
-    pub outputs_are: OutputsAre,
+    pub outputs_are: crate::io::OutputKind,
     /// Sample set of the unlearning mechanism (`[n_trials, d]` .npy or a directory).
     pub unlearned_samples: Option<Spanned<String>>,
     /// Sample set of the retraining reference.
@@ -144,22 +135,25 @@ pub struct EpsilonSpec {
 pub struct CompareSpec {}
 
 fn default_forget() -> String {
-    "forget".into()
+    crate::defaults::MEMBERS.into()
 }
 fn default_test() -> String {
-    "test".into()
+    crate::defaults::NONMEMBERS.into()
 }
 fn default_confidence() -> Spanned<f64> {
-    Spanned::new(0..0, 0.95)
+    Spanned::new(0..0, crate::defaults::CONFIDENCE)
 }
 fn default_bootstrap() -> usize {
-    200
+    crate::defaults::BOOTSTRAP
 }
 fn default_fprs() -> Vec<f64> {
-    vec![0.01, 0.1]
+    crate::defaults::FPRS.to_vec()
 }
 fn default_fit_fraction() -> f64 {
-    0.5
+    crate::defaults::FIT_FRACTION
+}
+fn default_forget_share() -> f64 {
+    crate::defaults::FORGET_SHARE
 }
 
 /// `[mia]`: population attacks on the unlearned and the retrained model, and their AUC gap.
@@ -184,7 +178,7 @@ pub struct MiaSpec {
 }
 
 fn default_margin() -> f64 {
-    crate::mia::DEFAULT_MARGIN
+    crate::defaults::MARGIN
 }
 
 /// Certified mechanisms whose certificate a plan can compute.
@@ -214,9 +208,7 @@ pub struct CertifySpec {
 }
 
 fn default_shadow_models() -> usize {
-    // With forget_share 0.5 a point is "unlearned" in a quarter of the worlds; 64 worlds leave a
-    // point of a 1797-row data set without any such world with probability ≈ 1797·0.75⁶⁴ ≈ 2e-5.
-    64
+    crate::defaults::SHADOW_MODELS
 }
 
 /// `[ulira]`: U-LiRA against `[evidence.mechanism]` with shadow "worlds" (random halves of the
@@ -226,7 +218,7 @@ fn default_shadow_models() -> usize {
 pub struct UliraSpec {
     #[serde(default = "default_shadow_models")]
     pub shadow_models: usize,
-    #[serde(default = "default_fit_fraction")]
+    #[serde(default = "default_forget_share")]
     pub forget_share: f64,
     #[serde(default = "default_confidence")]
     pub confidence: Spanned<f64>,
@@ -245,6 +237,9 @@ pub struct RuleSpec {
     pub at_most: Option<f64>,
     pub at_least: Option<f64>,
     pub check: Option<Spanned<Check>>,
+    /// Equivalence margin in AUC for `mia_indistinguishable` / `ulira_indistinguishable`
+    /// (default: the `[mia]` / `[ulira]` table's `margin`). The analysis runs at this margin.
+    pub margin: Option<Spanned<f64>>,
 }
 
 /// Named checks a rule can require.

@@ -166,6 +166,35 @@ pub fn fmt_number(value: f64) -> String {
     }
 }
 
+/// Formats a bound with [`fmt_number`]'s 4 significant digits, rounded **up** (toward +∞): for
+/// reasons that state "≤ x" (an upper bound stays an upper bound after rounding).
+pub fn fmt_up(value: f64) -> String {
+    fmt_number(round_significant(value, f64::ceil))
+}
+
+/// As [`fmt_up`], rounded **down** (toward −∞): for reasons that state "≥ x".
+pub fn fmt_down(value: f64) -> String {
+    fmt_number(round_significant(value, f64::floor))
+}
+
+/// `value` rounded to 4 significant digits by `round` (`f64::ceil` or `f64::floor`); the result
+/// is the float nearest a 4-digit decimal, which [`fmt_number`] prints exactly.
+fn round_significant(value: f64, round: fn(f64) -> f64) -> f64 {
+    if !value.is_finite() || value == 0.0 {
+        return value;
+    }
+    // Powers of ten up to 1e22 are exact floats: scale by one so that values already at
+    // 4 significant digits stay put.
+    let exponent = value.abs().log10().floor() as i32 - 3;
+    if exponent < 0 {
+        let scale = 10f64.powi(-exponent);
+        round(value * scale) / scale
+    } else {
+        let scale = 10f64.powi(exponent);
+        round(value / scale) * scale
+    }
+}
+
 /// Rewrites every decimal number in `text` that carries more than six significant digits
 /// (e.g. `0.30000000000000004`, `1.2345678901234e-5`) with [`fmt_number`], leaving integers,
 /// short numbers and tokens glued to letters (hashes, names such as `js2`) untouched. For
@@ -235,6 +264,22 @@ pub fn fmt_optional(value: Option<f64>) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn directed_rounding_keeps_bounds_on_the_safe_side() {
+        assert_eq!(fmt_up(0.30000000000000004), "0.3001");
+        assert_eq!(fmt_down(0.30000000000000004), "0.3000");
+        assert_eq!(fmt_up(0.123456789), "0.1235");
+        assert_eq!(fmt_down(0.123456789), "0.1234");
+        assert_eq!(fmt_up(-0.123456789), "-0.1234");
+        assert_eq!(fmt_down(-0.123456789), "-0.1235");
+        assert_eq!(fmt_up(2.5), "2.500");
+        assert_eq!(fmt_down(2.5), "2.500");
+        assert_eq!(fmt_up(9999.5), "10000");
+        assert_eq!(fmt_up(1.23456e-7), "1.235e-7");
+        assert_eq!(fmt_down(1.23456e-7), "1.234e-7");
+        assert_eq!(fmt_up(0.0), "0");
+    }
+
     use super::*;
 
     #[test]

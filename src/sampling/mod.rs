@@ -98,7 +98,8 @@ pub fn run_rng(seed: u64, run: usize, side: Side) -> ChaCha8Rng {
     rng
 }
 
-/// What each run records (plans spell it in snake_case, the CLI in kebab-case).
+/// What each run records. Canonical spelling snake_case (`forget_scores`, as JSON prints it);
+/// plans and the CLI also accept kebab-case (`forget-scores`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Record {
@@ -106,20 +107,23 @@ pub enum Record {
     Weights,
     /// Per forget example, the logit-scaled confidence `ln p_y − ln(1 − p_y)` (`d` = forget
     /// set size).
+    #[serde(alias = "forget-scores")]
     ForgetScores,
     /// Per forget example, the loss `−ln p_y` (`d` = forget set size).
+    #[serde(alias = "forget-losses")]
     ForgetLosses,
     /// One scalar: the mean logit-scaled confidence over the forget set (`d` = 1).
     Statistic,
 }
 
 impl Record {
-    /// Parses `weights`, `forget-scores`, `forget-losses`, `statistic`.
+    /// Parses `weights`, `forget_scores`, `forget_losses`, `statistic` (canonical, as JSON
+    /// prints them) or the CLI's kebab-case `forget-scores`, `forget-losses`.
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "weights" => Some(Record::Weights),
-            "forget-scores" => Some(Record::ForgetScores),
-            "forget-losses" => Some(Record::ForgetLosses),
+            "forget_scores" | "forget-scores" => Some(Record::ForgetScores),
+            "forget_losses" | "forget-losses" => Some(Record::ForgetLosses),
             "statistic" => Some(Record::Statistic),
             _ => None,
         }
