@@ -114,7 +114,12 @@ at_most = 0.1
     let (output, report) = run_plan(dir.path(), &plan);
     let report = report.expect("a report");
     assert_ne!(output.status.code(), Some(0), "{}", stderr(&output));
-    assert_eq!(rule_outcome(&report, 0), "inconclusive", "{:#}", report["rules"]);
+    assert_eq!(
+        rule_outcome(&report, 0),
+        "inconclusive",
+        "{:#}",
+        report["rules"]
+    );
 }
 
 /// `epsilon.lower_bound ≤ 1` passed on 2 runs per side, whose audit cannot certify anything
@@ -150,7 +155,12 @@ at_most = 1.0
     let (output, report) = run_plan(dir.path(), &plan);
     let report = report.expect("a report");
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
-    assert_eq!(rule_outcome(&report, 0), "inconclusive", "{:#}", report["rules"]);
+    assert_eq!(
+        rule_outcome(&report, 0),
+        "inconclusive",
+        "{:#}",
+        report["rules"]
+    );
 }
 
 /// r′ = r gave a noise floor of 0, and every distance rule passed on any movement.
@@ -169,7 +179,11 @@ fn retrained_again_that_is_the_retrained_bundle_is_refused() {
     args.extend([retrained.as_str(), "--retrained-again", retrained.as_str()]);
     let output = binary(&args);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    assert!(stderr(&output).contains("independent"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("independent"),
+        "{}",
+        stderr(&output)
+    );
 
     // A byte-identical copy in another directory is refused too (d(r′, r) = 0 everywhere).
     let dir = tempfile::tempdir().unwrap();
@@ -208,7 +222,11 @@ fn mia_confidence_below_the_verdict_floor_is_refused() {
         "1e-9",
     ]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    assert!(stderr(&output).contains("confidence"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("confidence"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 /// `--trials 10¹²` aborted with a 224 TB allocation (exit 134); now exit 2 naming the flag.
@@ -283,4 +301,52 @@ fn vacuous_certificate_is_not_certified() {
     ));
     let sound = unlearn_audit::certify::Certificate::certified(1.0, 1e-6, "test");
     assert_eq!(serde_json::to_value(&sound).unwrap()["status"], "certified");
+}
+
+/// A plan whose only rule is `claim_not_violated` passed on a consistent audit: a lower bound
+/// can refute a claim, never establish it, so such a plan is inconclusive. With a rule that
+/// shows the property beside it (here a covering certificate) it can pass.
+#[test]
+fn plan_of_refutation_only_rules_is_not_a_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    // 400 runs per side from one distribution (a deterministic quantile grid): the audit is
+    // consistent with ε = 1 and has the power to refute it (ceiling above 1).
+    let grid: Vec<f64> = (0..400).map(|i| (i as f64 + 0.5) / 400.0).collect();
+    let write = |name: &str| {
+        let path = dir.path().join(name);
+        let array = ndarray::Array2::from_shape_vec((grid.len(), 1), grid.clone()).unwrap();
+        ndarray_npy::write_npy(&path, &array).unwrap();
+        path.display().to_string()
+    };
+    let (unlearned, retrained) = (write("u.npy"), write("r.npy"));
+    let base = format!(
+        r#"[plan]
+name = "not refuted"
+seed = 1
+[claim]
+epsilon = 1.0
+delta = 1e-5
+space = "outputs"
+[evidence]
+unlearned_samples = "{unlearned}"
+retrained_samples = "{retrained}"
+[epsilon]
+[[rule]]
+check = "claim_not_violated"
+"#
+    );
+    let (output, report) = run_plan(dir.path(), &base);
+    let report = report.expect("a report");
+    assert_eq!(rule_outcome(&report, 0), "pass", "{:#}", report["rules"]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let reason = report["verdict"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("refute"), "{:#}", report["verdict"]);
+
+    let with_certificate = format!(
+        "{base}[certify]\nmechanism = \"gaussian\"\nsigma = 10.0\nsensitivity = 1.0\n\
+         [[rule]]\ncheck = \"certificate_covers_claim\"\n"
+    );
+    let (output, report) = run_plan(dir.path(), &with_certificate);
+    let report = report.expect("a report");
+    assert_eq!(output.status.code(), Some(0), "{:#}", report["rules"]);
 }

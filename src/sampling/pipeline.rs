@@ -10,7 +10,9 @@ use ndarray_npy::WriteNpyExt;
 use serde::Serialize;
 
 use super::external::ExternalSummary;
-use super::{Checkpoint, Observer, Record, SamplingError, checkpoint_configuration, run_trials_checkpointed};
+use super::{
+    Checkpoint, Observer, Record, SamplingError, checkpoint_configuration, run_trials_checkpointed,
+};
 use crate::certify::Certificate;
 use crate::mechanisms::{self, MechanismError, MechanismOptions, Split};
 use crate::models::Dataset;

@@ -23,9 +23,33 @@ pub fn evaluate_rules(plan: &Plan, findings: &Findings) -> (Vec<RuleResult>, Out
             reason: "the plan has no [[rule]]: nothing decides pass or fail".into(),
         }
     } else {
-        Outcome::combine(rules.iter().map(|r| &r.outcome))
+        match Outcome::combine(rules.iter().map(|r| &r.outcome)) {
+            // A pass needs evidence of the property: a plan whose every rule could only fail to
+            // refute the claim has shown nothing (docs/verdicts.md §Plans).
+            Outcome::Pass if plan.rules.iter().all(refutation_only) => Outcome::Inconclusive {
+                reason: "every rule only failed to refute the claim (an ε lower bound can \
+                         refute a claim, never establish it): add a rule that shows the \
+                         property, e.g. certificate_covers_claim, mia_indistinguishable with \
+                         an original, or a distance rule with a second retraining"
+                    .into(),
+            },
+            outcome => outcome,
+        }
     };
     (rules, verdict)
+}
+
+/// Rules whose pass means only "not refuted": `claim_not_violated` and an `at_most` bound on
+/// the ε lower bound. They can fail a plan, never pass it alone.
+fn refutation_only(rule: &Rule) -> bool {
+    matches!(
+        rule,
+        Rule::Check(Check::ClaimNotViolated)
+            | Rule::Threshold {
+                metric: Metric::EpsilonLowerBound,
+                bound: Bound::AtMost(_),
+            }
+    )
 }
 
 /// The value of a metric, or why it is undefined.
@@ -184,10 +208,20 @@ fn evaluate(rule: &Rule, plan: &Plan, f: &Findings) -> RuleResult {
                                 ),
                             }
                         };
-                        // Distance rules are judged against the original and the noise floor.
+                        // Distance rules are judged against the original and the noise floor;
+                        // the MIA gap and the ε bound against their own controls.
                         let outcome = match f.comparison {
                             Some(c) => distance_rule_outcome(metric, *bound, c, outcome),
                             None => outcome,
+                        };
+                        let outcome = match (metric, f.mia, f.epsilon) {
+                            (Metric::MiaMaxAucGap, Some(mia), _) => {
+                                mia_gap_rule_outcome(mia, *bound)
+                            }
+                            (Metric::EpsilonLowerBound, _, Some(audit)) => {
+                                epsilon_bound_rule_outcome(audit, *bound, outcome)
+                            }
+                            _ => outcome,
                         };
                         (Some(value), None, outcome)
                     }
@@ -247,6 +281,39 @@ fn evaluate_check(check: Check, plan: &Plan, f: &Findings) -> (Option<f64>, Outc
             };
             // The [certify] certificate when there is one, else the mechanism's own; its status
             // decides first (`Certificate::covers`, docs/verdicts.md §Certificates and claims).
+            // A [certify] block describes a mechanism on paper; when the plan also runs a
+            // mechanism, that mechanism's own certificate must cover the claim too, so a
+            // certificate on paper can never mask a faulty or uncertified implementation.
+            if let (Some(_), Some(m)) = (certificate, mechanism) {
+                match m.certificate.covers(claim) {
+                    Outcome::Pass => {}
+                    Outcome::Fail { reason } => {
+                        return (
+                            m.certificate.epsilon.filter(|e| e.is_finite()),
+                            Outcome::Fail {
+                                reason: format!(
+                                    "mechanism `{}` (which the plan runs): {reason}; the \
+                                     [certify] certificate cannot stand in for it",
+                                    m.name
+                                ),
+                            },
+                        );
+                    }
+                    Outcome::Inconclusive { reason } => {
+                        return inconclusive(format!(
+                            "mechanism `{}` (which the plan runs): {reason}; the [certify] \
+                             certificate cannot stand in for it",
+                            m.name
+                        ));
+                    }
+                    Outcome::Info => {
+                        return inconclusive(format!(
+                            "mechanism `{}` (which the plan runs) has no verdict on the claim",
+                            m.name
+                        ));
+                    }
+                }
+            }
             let certificate = match (certificate, mechanism) {
                 (Some(c), _) => c,
                 (None, Some(m)) => &m.certificate,
@@ -492,6 +559,102 @@ fn distance_rule_outcome(
 /// `value` with 4 significant digits, rounded so that its relation to `bound` survives the
 /// rounding: a value that meets "≤ x" is rounded down and one that violates it up (and the
 /// reverse for "≥ x"), so a reason never shows a number on the wrong side of its threshold.
+/// `mia.max_auc_gap` against a threshold t is the equivalence test of
+/// `mia_indistinguishable` with margin t, judged on the gap *intervals*, never on the point
+/// gaps alone, and only for attacks that have power on the original (docs/verdicts.md
+/// §Membership inference): pass when some attack has power and every attack with power has its
+/// whole gap interval within ±t; fail when some gap interval lies entirely beyond ±t;
+/// inconclusive otherwise. An `at_least` rule on the gap is a claim of leakage: it passes only
+/// when some gap interval lies entirely beyond ±t.
+fn mia_gap_rule_outcome(mia: &MiaFinding, bound: Bound) -> Outcome {
+    let beyond = |g: &crate::mia::AttackGap, t: f64| {
+        g.auc_gap_ci
+            .as_ref()
+            .is_some_and(|ci| ci.lower > t || ci.upper < -t)
+    };
+    let within = |g: &crate::mia::AttackGap, t: f64| {
+        g.auc_gap_ci
+            .as_ref()
+            .is_some_and(|ci| ci.lower >= -t && ci.upper <= t)
+    };
+    let powered: Vec<&crate::mia::AttackGap> = mia
+        .gaps
+        .iter()
+        .filter(|g| {
+            g.positive_control
+                .as_ref()
+                .is_some_and(|c| c.has_power == Some(true))
+        })
+        .collect();
+    match bound {
+        Bound::AtMost(t) => {
+            if let Some(g) = mia.gaps.iter().find(|g| beyond(g, t)) {
+                return Outcome::Fail {
+                    reason: format!(
+                        "{}: the AUC-gap interval lies entirely beyond ±{} (gap {})",
+                        g.attack,
+                        fmt_number(t),
+                        fmt_number(g.auc_gap)
+                    ),
+                };
+            }
+            if powered.is_empty() {
+                return Outcome::Inconclusive {
+                    reason: "no attack has power on the original model (or no original was \
+                             given as positive control): a small gap shows nothing"
+                        .into(),
+                };
+            }
+            match powered.iter().find(|g| !within(g, t)) {
+                None => Outcome::Pass,
+                Some(g) => Outcome::Inconclusive {
+                    reason: format!(
+                        "{}: the AUC-gap interval is not within ±{}; more examples would \
+                         narrow it",
+                        g.attack,
+                        fmt_number(t)
+                    ),
+                },
+            }
+        }
+        Bound::AtLeast(t) => match mia.gaps.iter().find(|g| beyond(g, t)) {
+            Some(_) => Outcome::Pass,
+            None => Outcome::Inconclusive {
+                reason: format!(
+                    "no AUC-gap interval lies entirely beyond ±{}",
+                    fmt_number(t)
+                ),
+            },
+        },
+    }
+}
+
+/// `epsilon.lower_bound` against a threshold. The bound is a lower confidence bound, so
+/// `at_least t` passing is evidence (ε ≥ t at the stated confidence) and `at_most t` failing is
+/// a refutation; `at_most t` holding shows only that this audit did not refute ε ≤ t, and it
+/// counts as a pass only when the audit could have certified more than t with these runs (its
+/// ceiling exceeds t) — otherwise it is inconclusive (docs/verdicts.md §Certificates and
+/// claims).
+fn epsilon_bound_rule_outcome(audit: &EpsilonAudit, bound: Bound, outcome: Outcome) -> Outcome {
+    match (bound, &outcome) {
+        (Bound::AtMost(t), Outcome::Pass) if !(audit.epsilon_ceiling_corrected > t) => {
+            Outcome::Inconclusive {
+                reason: format!(
+                    "with these runs the audit can certify at most ε = {} (its ceiling), so a \
+                     bound ≤ {} could not have been exceeded: no power{}",
+                    fmt_down(audit.epsilon_ceiling_corrected),
+                    fmt_number(t),
+                    audit
+                        .samples_needed_per_side
+                        .map(|n| format!("; about {n} runs per side are needed"))
+                        .unwrap_or_default()
+                ),
+            }
+        }
+        _ => outcome,
+    }
+}
+
 fn against(bound: Bound, value: f64) -> String {
     let up = match bound {
         Bound::AtMost(x) => value > x,
