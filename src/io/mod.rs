@@ -9,6 +9,7 @@
 
 mod bundle;
 mod compare;
+pub mod llm;
 mod npy;
 mod npz;
 mod raw;

@@ -19,6 +19,7 @@
 //! Every score is oriented so that **higher means member**. Definitions, sources and the
 //! deviations of published code are written in `docs/mia.md`.
 
+pub mod llm;
 pub mod logistic;
 pub mod population;
 pub mod roc;
