@@ -399,7 +399,7 @@ pub struct ForgetQualityArgs {
     #[arg(long)]
     claim_epsilon: Option<f64>,
     /// δ of the per-example ε audit.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 1e-5)]
     delta: f64,
     /// Seed of the ε audit's random splits.
     #[arg(long, default_value_t = 0)]
