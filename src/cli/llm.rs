@@ -2,7 +2,7 @@
 //! figures as OpenUnlearning computes them, with our statistics beside them (`docs/llm.md`).
 //! The analyses live in `unlearn_audit::mia::llm`; this file reads bundles and prints.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use ndarray::Array2;
@@ -187,7 +187,7 @@ struct BundleRun {
     rocs: Vec<Roc>,
 }
 
-fn run_bundle(dir: &PathBuf, args: &LlmArgs, attacks: &[String]) -> anyhow::Result<BundleRun> {
+fn run_bundle(dir: &Path, args: &LlmArgs, attacks: &[String]) -> anyhow::Result<BundleRun> {
     let bundle = LlmBundle::new(dir)?;
     let members = bundle_scores(&bundle, &args.members, attacks, args.k)?;
     let nonmembers = bundle_scores(&bundle, &args.nonmembers, attacks, args.k)?;
@@ -206,9 +206,11 @@ fn run_bundle(dir: &PathBuf, args: &LlmArgs, attacks: &[String]) -> anyhow::Resu
     })
 }
 
-fn check_same_rows(a: &BundleRun, b: &BundleRun, what: &str, dir: &PathBuf) -> anyhow::Result<()> {
-    if let (Some(x), Some(y)) = (a.rocs.first(), b.rocs.first()) {
-        if (x.n_members(), x.n_nonmembers()) != (y.n_members(), y.n_nonmembers()) {
+fn check_same_rows(a: &BundleRun, b: &BundleRun, what: &str, dir: &Path) -> anyhow::Result<()> {
+    if let (Some(x), Some(y)) = (a.rocs.first(), b.rocs.first())
+        && (x.n_members(), x.n_nonmembers()) != (y.n_members(), y.n_nonmembers())
+    {
+        {
             bail!(
                 "{}: the {what} bundle has {} members and {} non-members, the audited bundle {} and {}; \
                  the gap is paired and needs the same examples in the same order",
@@ -505,7 +507,7 @@ impl Finding for ForgetQualityReport {
     }
 }
 
-fn load_truth(dir: &PathBuf, split: &str) -> anyhow::Result<(Array2<f64>, Array2<f64>)> {
+fn load_truth(dir: &Path, split: &str) -> anyhow::Result<(Array2<f64>, Array2<f64>)> {
     let bundle = LlmBundle::new(dir)?;
     Ok(bundle.answer_losses(split)?)
 }
