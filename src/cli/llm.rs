@@ -5,19 +5,16 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use ndarray::Array2;
 use serde::Serialize;
-use unlearn_audit::audit::{self, AuditOptions, EpsilonAudit};
 use unlearn_audit::evidence::Claim;
-use unlearn_audit::io::SampleSet;
 use unlearn_audit::io::llm::LlmBundle;
 use unlearn_audit::mia::llm::{
-    KsTest, LLM_ATTACKS, PairedMedian, SplitScores, attack_available, attack_roc, bundle_scores,
-    closer_to_1_better, ks_2samp, log_truth_ratios, paired_median_difference, privleak,
-    truth_ratios,
+    AnswerLosses, ForgetQuality, ForgetQualityOptions, LLM_ATTACKS, PositiveControl, SplitScores,
+    attack_available, attack_roc, bundle_scores, forget_quality, forget_quality_outcome,
+    llm_gap_verdict, privleak,
 };
 use unlearn_audit::mia::roc::{Roc, RocSummary};
-use unlearn_audit::mia::unlearning::{AttackGap, compare_to_reference};
+use unlearn_audit::mia::unlearning::AttackGap;
 use unlearn_audit::report::{Finding, Outcome, Provenance, Table, fmt_number, fmt_optional};
 
 use super::mia::{CommonArgs, digest};
@@ -69,15 +66,6 @@ fn description(attack: &str) -> &'static str {
             "Min-K %++: -mean of the k share of lowest standardised log-probs (mia/min_k_plus_plus.py)"
         }
     }
-}
-
-#[derive(Debug, Serialize)]
-struct PositiveControl {
-    model: String,
-    /// AUC(original) − AUC(retrained) per attack, paired DeLong, Bonferroni over attacks.
-    gaps: Vec<AttackGap>,
-    /// Whether every attack separates the original from the retrained model.
-    detected: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -305,43 +293,23 @@ pub fn run_mia(args: LlmArgs, common: &CommonArgs) -> anyhow::Result<u8> {
                     })?,
                 );
             }
-            let pairs = attacks
-                .iter()
-                .enumerate()
-                .map(|(i, a)| (a.as_str(), &unlearned.rocs[i], &retrained.rocs[i]));
-            let (gaps, mut outcome) = compare_to_reference(pairs, common.confidence())?;
-            let positive_control = match &args.original {
-                None => None,
+            let original = match &args.original {
                 Some(odir) => {
-                    let original = run_bundle(odir, &args, &attacks)?;
-                    check_same_rows(&unlearned, &original, "original", odir)?;
-                    let pairs = attacks
-                        .iter()
-                        .enumerate()
-                        .map(|(i, a)| (a.as_str(), &original.rocs[i], &retrained.rocs[i]));
-                    let (ogaps, _) = compare_to_reference(pairs, common.confidence())?;
-                    let detected = ogaps.iter().all(|g| g.indistinguishable == Some(false));
-                    if outcome == Outcome::Pass && !detected {
-                        let blind: Vec<&str> = ogaps
-                            .iter()
-                            .filter(|g| g.indistinguishable != Some(false))
-                            .map(|g| g.attack.as_str())
-                            .collect();
-                        outcome = Outcome::Inconclusive {
-                            reason: format!(
-                                "positive control failed: {} cannot tell the original model from the \
-                                 retrained one, so 'indistinguishable' is no evidence of forgetting",
-                                blind.join(", ")
-                            ),
-                        };
-                    }
-                    Some(PositiveControl {
-                        model: odir.display().to_string(),
-                        gaps: ogaps,
-                        detected,
-                    })
+                    let run = run_bundle(odir, &args, &attacks)?;
+                    check_same_rows(&unlearned, &run, "original", odir)?;
+                    Some((odir.display().to_string(), run))
                 }
+                None => None,
             };
+            let (gaps, positive_control, outcome) = llm_gap_verdict(
+                &attacks,
+                &unlearned.rocs,
+                &retrained.rocs,
+                original
+                    .as_ref()
+                    .map(|(m, run)| (m.as_str(), run.rocs.as_slice())),
+                common.confidence(),
+            )?;
             (
                 Some(leak),
                 Some(LlmReference {
@@ -412,45 +380,10 @@ pub struct ForgetQualityArgs {
 }
 
 #[derive(Debug, Serialize)]
-struct RunQuality {
-    unlearned: String,
-    retrained: String,
-    forget_quality: Option<f64>,
-    ks: KsTest,
-}
-
-#[derive(Debug, Serialize)]
-struct TruthRatios {
-    unlearned: Vec<f64>,
-    retrained: Vec<f64>,
-}
-
-#[derive(Debug, Serialize)]
 struct ForgetQualityReport {
     provenance: Provenance,
-    split: String,
-    /// Per-example truth ratios (TOFU definition) of the first unlearned and retrained runs.
-    truth_ratio: TruthRatios,
-    /// TOFU's forget truth-ratio value (`closer_to_1_better`) of each model.
-    forget_truth_ratio: serde_json::Value,
-    /// TOFU's forget quality: scipy's ks_2samp p-value (first runs); `null` with `ks.reason`
-    /// where scipy's asymptotic branch would be used.
-    forget_quality: Option<f64>,
-    ks: KsTest,
-    /// What the KS p-value cannot say: median of the paired per-example differences
-    /// ln TR(unlearned) − ln TR(retrained), exact distribution-free interval; `null` with a
-    /// reason when the two runs have different numbers of examples.
-    paired_log_truth_ratio_difference: Option<PairedMedian>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    paired_reason: Option<String>,
-    /// Every (unlearned run, first retrained run) pair, with several unlearned runs.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    runs: Vec<RunQuality>,
-    /// Per-example ε audit of the log truth ratios across runs (≥ 2 runs per side).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    epsilon: Option<EpsilonAudit>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    epsilon_reason: Option<String>,
+    #[serde(flatten)]
+    finding: ForgetQuality,
     #[serde(flatten)]
     outcome: Outcome,
 }
@@ -463,173 +396,94 @@ impl Finding for ForgetQualityReport {
         self.outcome.clone()
     }
     fn markdown(&self) -> String {
-        let mut t = Table::new(["figure", "value", "interval / note"]);
-        t.row(vec![
-            "forget_quality (KS p-value)".into(),
-            fmt_optional(self.forget_quality),
-            self.ks
-                .reason
-                .clone()
-                .unwrap_or_else(|| format!("D = {}", fmt_number(self.ks.statistic))),
-        ]);
-        if let Some(p) = &self.paired_log_truth_ratio_difference {
-            t.row(vec![
-                "median ln TR(u) − ln TR(r)".into(),
-                fmt_number(p.median),
-                p.ci.map(|ci| {
-                    format!(
-                        "[{}, {}] ({})",
-                        fmt_number(ci.lower),
-                        fmt_number(ci.upper),
-                        ci.method
-                    )
-                })
-                .unwrap_or_else(|| p.ci_reason.clone().unwrap_or_default()),
-            ]);
-            t.row(vec![
-                "share TR(u) > TR(r)".into(),
-                fmt_number(p.share_positive),
-                format!(
-                    "[{}, {}]",
-                    fmt_number(p.share_positive_ci.lower),
-                    fmt_number(p.share_positive_ci.upper)
-                ),
-            ]);
-        }
-        if let Some(e) = &self.epsilon {
-            t.row(vec![
-                "ε lower bound (per-example)".into(),
-                fmt_number(e.epsilon_lower_bound),
-                e.reason.clone(),
-            ]);
-        }
-        format!("Split `{}`.\n\n{}", self.split, t.markdown())
+        forget_quality_markdown(&self.finding)
     }
 }
 
-fn load_truth(dir: &Path, split: &str) -> anyhow::Result<(Array2<f64>, Array2<f64>)> {
+/// The forget-quality table (also used by plan reports).
+pub fn forget_quality_markdown(f: &ForgetQuality) -> String {
+    let mut t = Table::new(["figure", "value", "interval / note"]);
+    t.row(vec![
+        "forget_quality (KS p-value)".into(),
+        fmt_optional(f.forget_quality),
+        f.ks.reason
+            .clone()
+            .unwrap_or_else(|| format!("D = {}", fmt_number(f.ks.statistic))),
+    ]);
+    if let Some(p) = &f.paired_log_truth_ratio_difference {
+        t.row(vec![
+            "median ln TR(u) − ln TR(r)".into(),
+            fmt_number(p.median),
+            p.ci.map(|ci| {
+                format!(
+                    "[{}, {}] ({})",
+                    fmt_number(ci.lower),
+                    fmt_number(ci.upper),
+                    ci.method
+                )
+            })
+            .unwrap_or_else(|| p.ci_reason.clone().unwrap_or_default()),
+        ]);
+        t.row(vec![
+            "share TR(u) > TR(r)".into(),
+            fmt_number(p.share_positive),
+            format!(
+                "[{}, {}]",
+                fmt_number(p.share_positive_ci.lower),
+                fmt_number(p.share_positive_ci.upper)
+            ),
+        ]);
+    }
+    if let Some(e) = &f.epsilon {
+        t.row(vec![
+            "ε lower bound (per-example)".into(),
+            fmt_number(e.epsilon_lower_bound),
+            e.reason.clone(),
+        ]);
+    }
+    format!("Split `{}`.\n\n{}", f.split, t.markdown())
+}
+
+fn load_answers(dir: &Path, split: &str) -> anyhow::Result<AnswerLosses> {
     let bundle = LlmBundle::new(dir)?;
-    Ok(bundle.answer_losses(split)?)
+    let (correct, wrong) = bundle.answer_losses(split)?;
+    Ok(AnswerLosses {
+        source: dir.to_path_buf(),
+        correct,
+        wrong,
+    })
 }
 
 pub fn run_forget_quality(args: ForgetQualityArgs) -> anyhow::Result<u8> {
-    if !(args.confidence > 0.0 && args.confidence < 1.0) {
-        bail!("--confidence {} is not in (0, 1)", args.confidence);
-    }
     let mut provenance = Provenance::new();
-    let mut load_side = |dirs: &[PathBuf]| -> anyhow::Result<Vec<(Vec<f64>, Vec<f64>)>> {
+    let mut load_side = |dirs: &[PathBuf]| -> anyhow::Result<Vec<AnswerLosses>> {
         dirs.iter()
             .map(|d| {
-                let (c, w) = load_truth(d, &args.split)?;
+                let answers = load_answers(d, &args.split)?;
                 provenance
                     .inputs
                     .push(digest(&d.join("answer_losses.npz"))?);
-                Ok((truth_ratios(&c, &w), log_truth_ratios(&c, &w)))
+                Ok(answers)
             })
             .collect()
     };
     let unlearned = load_side(&args.unlearned)?;
     let retrained = load_side(&args.retrained)?;
-    let (tr_u, ltr_u) = &unlearned[0];
-    let (tr_r, ltr_r) = &retrained[0];
-    let ks = ks_2samp(tr_u, tr_r)?;
-    let (paired, paired_reason) = if tr_u.len() == tr_r.len() {
-        (
-            Some(paired_median_difference(ltr_u, ltr_r, args.confidence)?),
-            None,
-        )
-    } else {
-        (
-            None,
-            Some(format!(
-                "the runs have {} and {} examples: no pairing",
-                tr_u.len(),
-                tr_r.len()
-            )),
-        )
-    };
-    let runs = if args.unlearned.len() > 1 {
-        unlearned
-            .iter()
-            .zip(&args.unlearned)
-            .map(|((tr, _), dir)| {
-                let ks = ks_2samp(tr, tr_r)?;
-                Ok(RunQuality {
-                    unlearned: dir.display().to_string(),
-                    retrained: args.retrained[0].display().to_string(),
-                    forget_quality: ks.p_value,
-                    ks,
-                })
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?
-    } else {
-        Vec::new()
-    };
-    let (epsilon, epsilon_reason, outcome) = if unlearned.len() >= 2 && retrained.len() >= 2 {
-        let n = ltr_u.len();
-        if unlearned.iter().chain(&retrained).any(|r| r.1.len() != n) {
-            bail!(
-                "--unlearned/--retrained: every run must have the same number of `{}` examples for the ε audit",
-                args.split
-            );
-        }
-        let matrix = |side: &[(Vec<f64>, Vec<f64>)]| {
-            Array2::from_shape_fn((side.len(), n), |(r, i)| side[r].1[i])
-        };
-        let u = SampleSet {
-            source: args.unlearned[0].clone(),
-            values: matrix(&unlearned),
-        };
-        let r = SampleSet {
-            source: args.retrained[0].clone(),
-            values: matrix(&retrained),
-        };
-        let claim = Claim::new(args.claim_epsilon, args.delta).context("invalid claim")?;
-        let options = AuditOptions {
+    let claim = Claim::new(args.claim_epsilon, args.delta).context("invalid claim")?;
+    let finding = forget_quality(
+        &unlearned,
+        &retrained,
+        &ForgetQualityOptions {
+            split: args.split.clone(),
             confidence: args.confidence,
-            per_example: true,
+            claim,
             seed: args.seed,
-            ..AuditOptions::default()
-        };
-        let audit = audit::audit_epsilon(&u, &r, &claim, &options)?;
-        let outcome = match audit.verdict {
-            Some("violated") => Outcome::Fail {
-                reason: audit.reason.clone(),
-            },
-            Some("inconclusive") => Outcome::Inconclusive {
-                reason: audit.reason.clone(),
-            },
-            _ => Outcome::Info,
-        };
-        (Some(audit), None, outcome)
-    } else {
-        (
-            None,
-            Some(
-                "the ε audit needs at least two runs per side (repeat --unlearned and --retrained)"
-                    .to_string(),
-            ),
-            Outcome::Info,
-        )
-    };
+        },
+    )?;
+    let outcome = forget_quality_outcome(&finding);
     let report = ForgetQualityReport {
         provenance,
-        split: args.split.clone(),
-        truth_ratio: TruthRatios {
-            unlearned: tr_u.clone(),
-            retrained: tr_r.clone(),
-        },
-        forget_truth_ratio: serde_json::json!({
-            "unlearned": closer_to_1_better(tr_u),
-            "retrained": closer_to_1_better(tr_r),
-        }),
-        forget_quality: ks.p_value,
-        ks,
-        paired_log_truth_ratio_difference: paired,
-        paired_reason,
-        runs,
-        epsilon,
-        epsilon_reason,
+        finding,
         outcome,
     };
     super::emit(&report, args.json)

@@ -569,6 +569,296 @@ pub fn attack_roc(
     super::roc::Roc::new(&m, &n)
 }
 
+/// The original model's gaps to the retrained one: the positive control of the gap verdict.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PositiveControl {
+    pub model: String,
+    /// AUC(original) − AUC(retrained) per attack, paired DeLong, Bonferroni over attacks.
+    pub gaps: Vec<super::unlearning::AttackGap>,
+    /// Whether every attack separates the original from the retrained model.
+    pub detected: bool,
+}
+
+/// The gap of each attack to the retrained model and the verdict (`docs/llm.md` §3):
+/// `mia::unlearning::compare_to_reference` on the paired ROCs, and with the original model the
+/// positive control — a Pass whose attacks cannot separate even the original from the retrained
+/// model becomes Inconclusive.
+pub fn llm_gap_verdict(
+    names: &[String],
+    unlearned: &[super::roc::Roc],
+    retrained: &[super::roc::Roc],
+    original: Option<(&str, &[super::roc::Roc])>,
+    confidence: f64,
+) -> Result<
+    (
+        Vec<super::unlearning::AttackGap>,
+        Option<PositiveControl>,
+        crate::report::Outcome,
+    ),
+    MiaError,
+> {
+    use crate::report::Outcome;
+    let pairs = names
+        .iter()
+        .zip(unlearned.iter().zip(retrained))
+        .map(|(a, (u, r))| (a.as_str(), u, r));
+    let (gaps, mut outcome) = super::unlearning::compare_to_reference(pairs, confidence)?;
+    let control = match original {
+        None => None,
+        Some((model, original)) => {
+            let pairs = names
+                .iter()
+                .zip(original.iter().zip(retrained))
+                .map(|(a, (o, r))| (a.as_str(), o, r));
+            let (ogaps, _) = super::unlearning::compare_to_reference(pairs, confidence)?;
+            let detected = ogaps.iter().all(|g| g.indistinguishable == Some(false));
+            if outcome == Outcome::Pass && !detected {
+                let blind: Vec<&str> = ogaps
+                    .iter()
+                    .filter(|g| g.indistinguishable != Some(false))
+                    .map(|g| g.attack.as_str())
+                    .collect();
+                outcome = Outcome::Inconclusive {
+                    reason: format!(
+                        "positive control failed: {} cannot tell the original model from the \
+                         retrained one, so 'indistinguishable' is no evidence of forgetting",
+                        blind.join(", ")
+                    ),
+                };
+            }
+            Some(PositiveControl {
+                model: model.to_string(),
+                gaps: ogaps,
+                detected,
+            })
+        }
+    };
+    Ok((gaps, control, outcome))
+}
+
+/// One run's answer losses (`answer_losses.npz`): `[n, a]` correct, `[n, w]` wrong.
+#[derive(Debug, Clone)]
+pub struct AnswerLosses {
+    /// Where they came from (for messages and reports).
+    pub source: std::path::PathBuf,
+    pub correct: ndarray::Array2<f64>,
+    pub wrong: ndarray::Array2<f64>,
+}
+
+/// `forget_quality` of one unlearned run against the first retrained run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunQuality {
+    pub unlearned: String,
+    pub retrained: String,
+    pub forget_quality: Option<f64>,
+    pub ks: KsTest,
+}
+
+/// Per-example truth ratios of the first run of each side.
+#[derive(Debug, Clone, Serialize)]
+pub struct TruthRatios {
+    pub unlearned: Vec<f64>,
+    pub retrained: Vec<f64>,
+}
+
+/// TOFU's forget truth-ratio value of each model.
+#[derive(Debug, Clone, Serialize)]
+pub struct ForgetTruthRatio {
+    pub unlearned: f64,
+    pub retrained: f64,
+}
+
+/// Everything `forget-quality` reports (`docs/llm.md` §4–§5).
+#[derive(Debug, Clone, Serialize)]
+pub struct ForgetQuality {
+    pub split: String,
+    pub truth_ratio: TruthRatios,
+    pub forget_truth_ratio: ForgetTruthRatio,
+    /// TOFU's forget quality: scipy's `ks_2samp` p-value (first runs); `null` with `ks.reason`
+    /// where scipy's asymptotic branch would be used.
+    pub forget_quality: Option<f64>,
+    pub ks: KsTest,
+    /// Median of ln TR(unlearned) − ln TR(retrained) per example with an exact
+    /// distribution-free interval; `null` with `paired_reason` when the sizes differ.
+    pub paired_log_truth_ratio_difference: Option<PairedMedian>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paired_reason: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<RunQuality>,
+    /// Per-example ε audit of the ln truth ratios across runs (at least two per side).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epsilon: Option<crate::audit::EpsilonAudit>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epsilon_reason: Option<String>,
+    /// Per-example ln truth ratios of the first runs (for plots).
+    #[serde(skip)]
+    pub log_truth_ratio: (Vec<f64>, Vec<f64>),
+}
+
+/// Settings of [`forget_quality`].
+#[derive(Debug, Clone)]
+pub struct ForgetQualityOptions {
+    pub split: String,
+    pub confidence: f64,
+    /// Claim of the per-example ε audit (ε may be `None`: bound only).
+    pub claim: crate::evidence::Claim,
+    pub seed: u64,
+}
+
+/// Errors of [`forget_quality`].
+#[derive(Debug, thiserror::Error)]
+pub enum ForgetQualityError {
+    #[error(transparent)]
+    Mia(#[from] MiaError),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
+    #[error("{0}")]
+    Runs(String),
+}
+
+/// TOFU's truth ratio and forget quality with the paired interval and, with at least two runs
+/// per side, the per-example ε audit (`docs/llm.md` §4).
+pub fn forget_quality(
+    unlearned: &[AnswerLosses],
+    retrained: &[AnswerLosses],
+    options: &ForgetQualityOptions,
+) -> Result<ForgetQuality, ForgetQualityError> {
+    if unlearned.is_empty() || retrained.is_empty() {
+        return Err(ForgetQualityError::Runs(
+            "forget quality needs at least one unlearned and one retrained run".into(),
+        ));
+    }
+    if !(options.confidence > 0.0 && options.confidence < 1.0) {
+        return Err(MiaError::parameter("confidence", "must be in (0, 1)").into());
+    }
+    let side = |runs: &[AnswerLosses]| -> Vec<(Vec<f64>, Vec<f64>)> {
+        runs.iter()
+            .map(|r| {
+                (
+                    truth_ratios(&r.correct, &r.wrong),
+                    log_truth_ratios(&r.correct, &r.wrong),
+                )
+            })
+            .collect()
+    };
+    let u = side(unlearned);
+    let r = side(retrained);
+    let (tr_u, ltr_u) = &u[0];
+    let (tr_r, ltr_r) = &r[0];
+    let ks = ks_2samp(tr_u, tr_r)?;
+    let (paired, paired_reason) = if tr_u.len() == tr_r.len() {
+        (
+            Some(paired_median_difference(ltr_u, ltr_r, options.confidence)?),
+            None,
+        )
+    } else {
+        (
+            None,
+            Some(format!(
+                "the runs have {} and {} examples: no pairing",
+                tr_u.len(),
+                tr_r.len()
+            )),
+        )
+    };
+    let runs = if unlearned.len() > 1 {
+        u.iter()
+            .zip(unlearned)
+            .map(|((tr, _), run)| {
+                let ks = ks_2samp(tr, tr_r)?;
+                Ok(RunQuality {
+                    unlearned: run.source.display().to_string(),
+                    retrained: retrained[0].source.display().to_string(),
+                    forget_quality: ks.p_value,
+                    ks,
+                })
+            })
+            .collect::<Result<Vec<_>, MiaError>>()?
+    } else {
+        Vec::new()
+    };
+    let (epsilon, epsilon_reason) = if u.len() >= 2 && r.len() >= 2 {
+        let n = ltr_u.len();
+        if let Some(bad) = unlearned
+            .iter()
+            .zip(&u)
+            .chain(retrained.iter().zip(&r))
+            .find(|(_, x)| x.1.len() != n)
+        {
+            return Err(ForgetQualityError::Runs(format!(
+                "{}: {} `{}` examples where the first unlearned run has {n}; the ε audit needs \
+                 the same examples in every run",
+                bad.0.source.display(),
+                bad.1.1.len(),
+                options.split
+            )));
+        }
+        let matrix =
+            |side: &[(Vec<f64>, Vec<f64>)], source: &std::path::Path| crate::io::SampleSet {
+                source: source.to_path_buf(),
+                values: ndarray::Array2::from_shape_fn((side.len(), n), |(run, i)| side[run].1[i]),
+            };
+        let audit_options = crate::audit::AuditOptions {
+            confidence: options.confidence,
+            per_example: true,
+            seed: options.seed,
+            ..crate::audit::AuditOptions::default()
+        };
+        let audit = crate::audit::audit_epsilon(
+            &matrix(&u, &unlearned[0].source),
+            &matrix(&r, &retrained[0].source),
+            &options.claim,
+            &audit_options,
+        )?;
+        (Some(audit), None)
+    } else {
+        (
+            None,
+            Some(
+                "the ε audit needs at least two runs per side (repeat --unlearned and --retrained)"
+                    .to_string(),
+            ),
+        )
+    };
+    Ok(ForgetQuality {
+        split: options.split.clone(),
+        truth_ratio: TruthRatios {
+            unlearned: tr_u.clone(),
+            retrained: tr_r.clone(),
+        },
+        forget_truth_ratio: ForgetTruthRatio {
+            unlearned: closer_to_1_better(tr_u),
+            retrained: closer_to_1_better(tr_r),
+        },
+        forget_quality: ks.p_value,
+        ks,
+        paired_log_truth_ratio_difference: paired,
+        paired_reason,
+        runs,
+        epsilon,
+        epsilon_reason,
+        log_truth_ratio: (ltr_u.clone(), ltr_r.clone()),
+    })
+}
+
+/// The outcome of a forget-quality finding: the ε audit's verdict when a claim was judged
+/// (violated → Fail, inconclusive → Inconclusive), otherwise a measurement (Info).
+pub fn forget_quality_outcome(fq: &ForgetQuality) -> crate::report::Outcome {
+    use crate::report::Outcome;
+    match &fq.epsilon {
+        Some(audit) => match audit.verdict {
+            Some("violated") => Outcome::Fail {
+                reason: audit.reason.clone(),
+            },
+            Some("inconclusive") => Outcome::Inconclusive {
+                reason: audit.reason.clone(),
+            },
+            _ => Outcome::Info,
+        },
+        None => Outcome::Info,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
