@@ -84,6 +84,8 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
             .is_some_and(|c| c.retrained_again.is_some()),
         plan.mia.is_some(),
         plan.certify.is_some(),
+        plan.llm_mia.is_some(),
+        plan.forget_quality.is_some(),
     ]
     .iter()
     .filter(|x| **x)
@@ -327,12 +329,29 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
         timed("ulira", started);
     }
 
+    let mut llm_mia = None;
+    if let Some(llm_plan) = &plan.llm_mia {
+        progress.step("llm_mia");
+        let started = Instant::now();
+        llm_mia = Some(super::llm::run_llm_mia(llm_plan, file.plan.seed)?);
+        timed("llm_mia", started);
+    }
+    let mut forget_quality = None;
+    if let Some(fq_plan) = &plan.forget_quality {
+        progress.step("forget_quality");
+        let started = Instant::now();
+        forget_quality = Some(super::llm::run_forget_quality(fq_plan, file.plan.seed)?);
+        timed("forget_quality", started);
+    }
+
     progress.step("rules");
     let findings = Findings {
         comparison: comparison.as_ref(),
         ordering: ordering.as_ref(),
         mia: mia.as_ref(),
         ulira: ulira.as_ref(),
+        llm_mia: llm_mia.as_ref(),
+        forget_quality: forget_quality.as_ref(),
         certificate: certificate.as_ref(),
         epsilon: epsilon.as_ref(),
         mechanism: mechanism_run.as_ref(),
@@ -372,6 +391,8 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
         sanity_ordering: ordering,
         mia,
         ulira,
+        llm_mia,
+        forget_quality,
         certificate,
         mechanism: mechanism_run,
         epsilon,
@@ -403,6 +424,29 @@ fn input_digests(plan: &Plan) -> Result<Vec<InputDigest>, PlanError> {
         for name in [WEIGHTS_FILE, OUTPUTS_FILE, ACTIVATIONS_FILE] {
             let relative = format!("{}/{name}", bundle.get_ref().trim_end_matches('/'));
             if plan.resolve(&relative).is_file() {
+                files.push(relative);
+            }
+        }
+    }
+    // LLM bundles of [llm_mia] / [forget_quality].
+    let mut llm_dirs: Vec<&super::typed::EvidencePath> = Vec::new();
+    if let Some(l) = &plan.llm_mia {
+        llm_dirs.extend([&l.unlearned, &l.retrained]);
+        llm_dirs.extend(l.original.as_ref());
+    }
+    if let Some(f) = &plan.forget_quality {
+        llm_dirs.extend(f.unlearned.iter().chain(&f.retrained));
+    }
+    for bundle in llm_dirs {
+        for name in [
+            crate::io::llm::TOKEN_LOGPROBS,
+            crate::io::llm::TOKEN_MASK,
+            crate::io::llm::TOKEN_VOCAB_STATS,
+            crate::io::llm::TEXT_ZLIB,
+            crate::io::llm::ANSWER_LOSSES,
+        ] {
+            let relative = format!("{}/{name}", bundle.written.trim_end_matches('/'));
+            if plan.resolve(&relative).is_file() && !files.contains(&relative) {
                 files.push(relative);
             }
         }
@@ -447,7 +491,7 @@ fn log10_losses(logits: &Array2<f64>, labels: &[usize]) -> Vec<f64> {
 }
 
 /// Shared-bin histogram of two score lists (non-finite scores are excluded upstream).
-pub(super) fn histogram(
+pub(crate) fn histogram(
     split: &str,
     unlearned: &[f64],
     retrained: &[f64],
@@ -592,6 +636,8 @@ fn metric_value(
                     .unwrap_or_else(|| "accuracy needs evidence.labels".into())),
             }
         }
+        // Read from the [forget_quality] finding in `evaluate`.
+        Metric::ForgetQuality => Err("[forget_quality] did not run".into()),
         Metric::MiaMaxAucGap => {
             let mia = mia.ok_or("[mia] did not run")?;
             mia.gaps
@@ -630,6 +676,8 @@ struct Findings<'a> {
     ordering: Option<&'a SanityOrdering>,
     mia: Option<&'a MiaFinding>,
     ulira: Option<&'a MiaFinding>,
+    llm_mia: Option<&'a super::llm::LlmMiaFinding>,
+    forget_quality: Option<&'a super::llm::ForgetQualityFinding>,
     certificate: Option<&'a Certificate>,
     epsilon: Option<&'a EpsilonAudit>,
     mechanism: Option<&'a MechanismRun>,
@@ -639,33 +687,39 @@ fn evaluate(rule: &Rule, plan: &Plan, f: &Findings) -> RuleResult {
     let description = rule.describe();
     match rule {
         Rule::Threshold { metric, bound } => {
-            let (value, value_reason, outcome) =
-                match metric_value(metric, f.comparison, f.mia, f.certificate, f.epsilon) {
-                    Err(reason) => (
-                        None,
-                        Some(reason.clone()),
-                        Outcome::Inconclusive {
-                            reason: format!("{}: cannot be computed: {reason}", metric.name()),
-                        },
-                    ),
-                    Ok(value) => {
-                        let holds = match bound {
-                            Bound::AtMost(x) => value <= *x,
-                            Bound::AtLeast(x) => value >= *x,
-                        };
-                        let outcome = if holds {
-                            Outcome::Pass
-                        } else {
-                            Outcome::Fail {
-                                reason: format!(
-                                    "{} = {value} violates {description}",
-                                    metric.name()
-                                ),
-                            }
-                        };
-                        (Some(value), None, outcome)
-                    }
-                };
+            let computed = match metric {
+                Metric::ForgetQuality => match f.forget_quality {
+                    None => Err("[forget_quality] did not run".to_string()),
+                    Some(fq) => fq
+                        .finding
+                        .forget_quality
+                        .ok_or_else(|| fq.finding.ks.reason.clone().unwrap_or_default()),
+                },
+                _ => metric_value(metric, f.comparison, f.mia, f.certificate, f.epsilon),
+            };
+            let (value, value_reason, outcome) = match computed {
+                Err(reason) => (
+                    None,
+                    Some(reason.clone()),
+                    Outcome::Inconclusive {
+                        reason: format!("{}: cannot be computed: {reason}", metric.name()),
+                    },
+                ),
+                Ok(value) => {
+                    let holds = match bound {
+                        Bound::AtMost(x) => value <= *x,
+                        Bound::AtLeast(x) => value >= *x,
+                    };
+                    let outcome = if holds {
+                        Outcome::Pass
+                    } else {
+                        Outcome::Fail {
+                            reason: format!("{} = {value} violates {description}", metric.name()),
+                        }
+                    };
+                    (Some(value), None, outcome)
+                }
+            };
             RuleResult {
                 rule: description,
                 metric: Some(metric.name()),
@@ -696,6 +750,17 @@ fn evaluate_check(check: Check, plan: &Plan, f: &Findings) -> (Option<f64>, Outc
         (f.ordering, f.mia, f.certificate, f.epsilon, f.mechanism);
     let inconclusive = |reason: String| (None, Outcome::Inconclusive { reason });
     match check {
+        Check::LlmMiaIndistinguishable => match f.llm_mia {
+            Some(llm) => (
+                llm.mia
+                    .gaps
+                    .iter()
+                    .map(|g| g.auc_gap.abs())
+                    .reduce(f64::max),
+                llm.mia.outcome.clone(),
+            ),
+            None => inconclusive("[llm_mia] did not run".into()),
+        },
         Check::MiaIndistinguishable => match mia {
             Some(mia) => (None, mia.outcome.clone()),
             None => inconclusive("[mia] did not run".into()),
