@@ -11,7 +11,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use unlearn_audit::io::{CompareOptions, compare_bundles};
+use unlearn_audit::metrics::compare::{CompareFinding, CompareOptions, compare_bundles};
 
 const WEIGHTS: usize = 30_000_000;
 const ROWS: usize = 200_000;
@@ -31,7 +31,7 @@ fn bench_dir() -> PathBuf {
 }
 
 #[divan::bench(sample_count = 3, sample_size = 1)]
-fn compare_three_bundles() -> unlearn_audit::io::Comparison {
+fn compare_three_bundles() -> CompareFinding {
     let dir = bench_dir();
     let mut options = CompareOptions::new(
         &dir.join("original"),

@@ -67,6 +67,37 @@ fn scalar_all_thresholds_one_million_per_side() -> f64 {
         .epsilon_lower_bound
 }
 
+fn lfp_data() -> &'static (SampleSet, SampleSet) {
+    static DATA: OnceLock<(SampleSet, SampleSet)> = OnceLock::new();
+    DATA.get_or_init(|| (gaussian(100_000, 1, 0.27, 5), gaussian(100_000, 1, 0.0, 6)))
+}
+
+fn lfp_audit_of(u: &SampleSet, r: &SampleSet) -> f64 {
+    // No claim: the bound only (a claim adds the LFP ceiling, one more calibration).
+    let claim = Claim::new(None, 1e-5).unwrap();
+    let options = AuditOptions {
+        selection: Selection::Lfp,
+        ..AuditOptions::default()
+    };
+    audit_epsilon(u, r, &claim, &options)
+        .unwrap()
+        .epsilon_lower_bound
+}
+
+/// `--selection lfp` (least-favourable-pair calibration), 10⁵ runs per side.
+#[divan::bench(sample_count = 3)]
+fn scalar_lfp_hundred_thousand_per_side() -> f64 {
+    let (u, r) = lfp_data();
+    lfp_audit_of(u, r)
+}
+
+/// `--selection lfp`, 10⁶ runs per side.
+#[divan::bench(sample_count = 3)]
+fn scalar_lfp_one_million_per_side() -> f64 {
+    let (u, r) = scalar_data();
+    lfp_audit_of(u, r)
+}
+
 #[divan::bench(sample_count = 3)]
 fn per_example_ten_thousand_by_512() -> f64 {
     let (u, r) = per_example_data();

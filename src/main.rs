@@ -40,8 +40,44 @@ enum Command {
     Run(cli::run::Args),
 }
 
+/// The error and its causes on one line, each cause once: a cause whose text the message
+/// already holds (library errors that print their source) is not repeated.
+fn error_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            use clap::CommandFactory;
+            use clap::error::ErrorKind;
+            // clap suggests a close subcommand; for a distant one, list them all.
+            let distant =
+                error.kind() == ErrorKind::InvalidSubcommand && !error.to_string().contains("tip:");
+            let _ = error.print();
+            if distant {
+                let names: Vec<String> = Cli::command()
+                    .get_subcommands()
+                    .map(|c| c.get_name().to_string())
+                    .filter(|n| n != "help")
+                    .collect();
+                eprintln!("  tip: the subcommands are {}", names.join(", "));
+            }
+            return ExitCode::from(error.exit_code().clamp(0, 255) as u8);
+        }
+    };
     if let Some(threads) = cli.threads {
         if threads == 0 {
             eprintln!("error: --threads must be at least 1");
@@ -67,7 +103,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", error_line(&error));
             ExitCode::from(2)
         }
     }

@@ -499,3 +499,76 @@ fn holm_correction_flag_reports_its_procedure_and_is_thread_independent() {
         .assert()
         .code(2);
 }
+
+/// `--selection lfp` end to end in the three modes: scalar (violated, exit 1, LFP fields),
+/// per-example (simultaneous over examples) and multivariate (projection then LFP); Holm with
+/// lfp is refused (exit 2). Deterministic (fixed seeds), so this cannot fail by chance.
+#[test]
+fn lfp_selection_runs_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |u: &Path, r: &Path, extra: &[&str]| {
+        cmd()
+            .args(["epsilon", "--selection", "lfp", "--unlearned"])
+            .arg(u)
+            .arg("--retrained")
+            .arg(r)
+            .args(["--delta", "1e-5", "--json"])
+            .args(extra)
+            .assert()
+    };
+    let u = write(dir.path(), "u.npy", gaussian(2000, 1, 1.0, 1));
+    let r = write(dir.path(), "r.npy", gaussian(2000, 1, 0.0, 2));
+    let out = run(&u, &r, &["--claim-epsilon", "0.5"])
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let j = json_of(&out);
+    assert_eq!(j["verdict"], "violated");
+    assert_eq!(j["selection"]["strategy"], "lfp");
+    assert_eq!(
+        j["selection"]["lfp"]["deciding_direction"],
+        "unlearned_higher"
+    );
+    assert_eq!(j["test"]["epsilon"], j["epsilon_lower_bound"]);
+    assert!(j["epsilon_lower_bound"].as_f64().unwrap() > 0.5);
+
+    let u = write(dir.path(), "pu.npy", gaussian(300, 3, 0.0, 3));
+    let r = write(dir.path(), "pr.npy", gaussian(300, 3, 0.0, 4));
+    let out = run(&u, &r, &["--per-example"])
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let j = json_of(&out);
+    assert_eq!(j["mode"], "per_example");
+    assert_eq!(
+        j["per_example"]["epsilon_lower_bounds"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    // α/3 per example, α/6 per direction: at least 10/α_direction − 1 draws.
+    assert!(j["selection"]["lfp"]["draws"].as_u64().unwrap() >= 1199);
+
+    let u = write(dir.path(), "mu.npy", gaussian(400, 5, 0.8, 5));
+    let r = write(dir.path(), "mr.npy", gaussian(400, 5, 0.0, 6));
+    let out = run(&u, &r, &[]).code(0).get_output().stdout.clone();
+    let j = json_of(&out);
+    assert_eq!(j["mode"], "multivariate");
+    assert!(j["epsilon_lower_bound"].as_f64().unwrap() > 0.0);
+
+    run(
+        &u,
+        &r,
+        &[
+            "--per-example",
+            "--example-correction",
+            "holm",
+            "--claim-epsilon",
+            "1",
+        ],
+    )
+    .code(2);
+}

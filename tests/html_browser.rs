@@ -337,3 +337,127 @@ fn html_report_renders_verdict_and_every_figure_in_chromium() {
         "only {bands_with_ink} of 15 bands have ink"
     );
 }
+
+/// Measured in the page: every `<text>` of every figure must lie inside its `<svg>` (bounding
+/// boxes from the layout engine), every tick on a count axis (`class="tick … count"`) must be
+/// an integer, and the visible text must hold no Markdown backtick. The script is added to a
+/// copy of the report (the report itself has none) and writes its findings into the DOM.
+const LAYOUT_CHECK: &str = r#"<script>
+(function () {
+  var problems = [];
+  var svgs = document.querySelectorAll('svg');
+  svgs.forEach(function (svg, i) {
+    var frame = svg.getBoundingClientRect();
+    svg.querySelectorAll('text').forEach(function (t) {
+      var b = t.getBoundingClientRect();
+      if (b.width === 0 && b.height === 0) { return; }
+      if (b.left < frame.left - 1 || b.right > frame.right + 1 ||
+          b.top < frame.top - 1 || b.bottom > frame.bottom + 1) {
+        problems.push('svg ' + i + ': text "' + t.textContent + '" overflows its plot (' +
+          [b.left - frame.left, b.right - frame.left, b.top - frame.top,
+           b.bottom - frame.top].map(Math.round).join(', ') + ' in ' +
+          Math.round(frame.width) + 'x' + Math.round(frame.height) + ')');
+      }
+    });
+    svg.querySelectorAll('text.count').forEach(function (t) {
+      if (!/^-?[0-9]+$/.test(t.textContent.trim())) {
+        problems.push('svg ' + i + ': count-axis tick "' + t.textContent + '" is not an integer');
+      }
+    });
+  });
+  if (document.body.innerText.indexOf('`') >= 0) {
+    var at = document.body.innerText.indexOf('`');
+    problems.push('raw backtick in the text: ' + document.body.innerText.substring(at - 40, at + 40));
+  }
+  var out = document.createElement('pre');
+  out.id = 'layout-check';
+  out.textContent = 'SVGS=' + svgs.length + ';COUNT_TICKS=' +
+    document.querySelectorAll('text.count').length + ';PROBLEMS=' + JSON.stringify(problems);
+  document.body.appendChild(out);
+})();
+</script>"#;
+
+/// Every shipped plan (`audits/*.toml`) renders in Chromium with integer ticks on its count
+/// axes, no text outside its plot and no raw Markdown. Fails on a report that breaks any of
+/// these (the checks run in the page on the browser's own layout).
+#[test]
+fn shipped_plans_render_without_overflow_fractional_counts_or_markdown() {
+    let Some(chromium) = chromium() else {
+        if std::env::var_os("CI").is_some() {
+            panic!("chromium is not installed but CI is set (apt-get install -y chromium)");
+        }
+        eprintln!(
+            "NOTICE: chromium not found; skipping the browser test (set CI to make this fail)"
+        );
+        return;
+    };
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut plans: Vec<PathBuf> = std::fs::read_dir(repo.join("audits"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    plans.sort();
+    assert!(!plans.is_empty(), "no shipped plans in audits/");
+    let temp = tempfile::tempdir().unwrap();
+    let mut count_ticks = 0;
+    for plan in &plans {
+        let name = plan.file_stem().unwrap().to_string_lossy().into_owned();
+        let out = temp.path().join(&name);
+        let status = Command::new(env!("CARGO_BIN_EXE_unlearn-audit"))
+            .current_dir(repo)
+            .arg("run")
+            .arg(plan)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert_ne!(
+            status.status.code(),
+            Some(2),
+            "{name}: {}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+        let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+        assert!(
+            !html.contains("<script"),
+            "{name}: the report has no script"
+        );
+        let checked = out.join("checked.html");
+        std::fs::write(
+            &checked,
+            html.replace("</body>", &format!("{LAYOUT_CHECK}</body>")),
+        )
+        .unwrap();
+        let dom = browser(
+            &chromium,
+            &temp.path().join(format!("profile-{name}")),
+            &["--dump-dom", "--window-size=1280,4000"],
+            &checked,
+        );
+        let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
+        let result = dom
+            .split("<pre id=\"layout-check\">")
+            .nth(1)
+            .and_then(|r| r.split("</pre>").next())
+            .unwrap_or_else(|| panic!("{name}: the layout check did not run: {dom}"));
+        let svgs: usize = result
+            .split("SVGS=")
+            .nth(1)
+            .and_then(|r| r.split(';').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap();
+        let svgs_in_html = html.matches("<svg").count();
+        assert_eq!(svgs, svgs_in_html, "{name}: every figure measured");
+        count_ticks += result
+            .split("COUNT_TICKS=")
+            .nth(1)
+            .and_then(|r| r.split(';').next())
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap();
+        let problems = result.split("PROBLEMS=").nth(1).unwrap();
+        assert_eq!(problems, "[]", "{name}: {problems}");
+    }
+    // The check is not vacuous: the shipped plans draw histograms with count axes.
+    assert!(count_ticks > 0, "no count-axis ticks were checked");
+}

@@ -369,12 +369,32 @@ fn labels_and_labelled_csv_read_back() {
     );
 
     let csv = dir.path().join("t.csv");
-    std::fs::write(&csv, "x, y ,class\n1.5,2,0\n-3,4e1,2\n").unwrap();
+    std::fs::write(&csv, "x, y ,class\n1.5,2,0\n-3,4e1,2\n7,1e100,0\n").unwrap();
     let table = read_labelled_csv(&csv, "class").unwrap();
     assert_eq!(table.feature_names, vec!["x", "y"]);
-    assert_eq!(table.features, ndarray::array![[1.5, 2.0], [-3.0, 40.0]]);
-    assert_eq!(table.labels, vec![0, 2]);
+    assert_eq!(
+        table.features,
+        ndarray::array![[1.5, 2.0], [-3.0, 40.0], [7.0, 1e100]]
+    );
+    assert_eq!(table.labels, vec![0, 2, 0]);
     assert_eq!(table.num_classes, 3);
+    // K = max label + 1 may not exceed the number of rows (nor MAX_CLASSES).
+    std::fs::write(&csv, "x, y ,class\n1.5,2,0\n-3,4e1,2\n").unwrap();
+    let text = err_text(read_labelled_csv(&csv, "class"));
+    assert!(
+        text.contains("t.csv") && text.contains("`class`") && text.contains("line 3"),
+        "{text}"
+    );
+    std::fs::write(&csv, "x,class\n1,4294967295\n").unwrap();
+    let text = err_text(read_labelled_csv(&csv, "class"));
+    assert!(text.contains("100000") && text.contains("line 2"), "{text}");
+    // Features beyond MAX_FEATURE_ABS (1e100) are refused, naming line and column.
+    std::fs::write(&csv, "x,y,class\n1,2,0\n1,1e308,0\n").unwrap();
+    let text = err_text(read_labelled_csv(&csv, "class"));
+    assert!(
+        text.contains("line 3") && text.contains("`y`") && text.contains("1e100"),
+        "{text}"
+    );
     std::fs::write(&csv, "x,class\n1,0\nabc,1\n").unwrap();
     let text = err_text(read_labelled_csv(&csv, "class"));
     assert!(

@@ -139,26 +139,27 @@ fn mia_llm_scores_aucs_and_privleak_equal_openunlearning() {
         json["attacks"]["min_k"]["member_scores"]["scores"][0].as_f64(),
         Some(0.0)
     );
-    // The positive control's gaps use the original's AUC (golden) against the retrained one.
-    let control = &json["reference"]["positive_control"]["gaps"];
+    // The equivalence verdict (mia::unlearning::equivalence_to_reference): every gap carries its
+    // positive control, the original's AUC (golden) against the retrained one.
+    let gaps = json["reference"]["gaps"].as_array().unwrap();
     for (i, attack) in ATTACKS.iter().enumerate() {
+        assert_eq!(gaps[i]["attack"], *attack);
+        assert_eq!(gaps[i]["verdict_method"], "equivalence_margin");
         close(
-            control[i]["unlearned_auc"].as_f64().unwrap(),
+            gaps[i]["positive_control"]["original_auc"]
+                .as_f64()
+                .unwrap(),
             g["models"]["original"][*attack]["auc"].as_f64().unwrap(),
             1e-12,
             attack,
         );
     }
-    // On this fixture min_k_plus_plus cannot tell the original from the retrained model
-    // (its vocabulary statistics are independent noise), so no Pass can be signed.
+    // LOSS has power on the original (AUC 0.91), but with 30 + 30 examples no gap interval fits
+    // inside ±0.05: no Pass can be signed.
+    assert_eq!(gaps[0]["positive_control"]["has_power"], true);
     assert_eq!(json["outcome"], "inconclusive");
     assert_eq!(code, 3);
-    assert!(
-        json["reason"]
-            .as_str()
-            .unwrap()
-            .contains("positive control")
-    );
+    assert!(json["reason"].as_str().unwrap().contains("margin"));
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! `[llm_mia]` and `[forget_quality]` in plans (`fixtures/llm/llm-plan.toml`) through the
 //! binary: the same figures as the goldens of `scripts/openunlearning_reference.py`, the
-//! verdict (positive control failing → inconclusive, exit 3), thread-independent JSON, the
+//! verdict (the equivalence rule with the original as positive control: inconclusive at 30 + 30
+//! examples, exit 3), thread-independent JSON, the
 //! HTML figures, and plan errors (exit 2 naming the key).
 
 use std::path::{Path, PathBuf};
@@ -40,7 +41,7 @@ fn goldens() -> Value {
 }
 
 #[test]
-fn llm_plan_reproduces_the_goldens_and_signs_no_pass_without_positive_control() {
+fn llm_plan_reproduces_the_goldens_and_signs_no_pass_it_cannot_support() {
     let temp = tempfile::tempdir().unwrap();
     let plan = repo().join("fixtures/llm/llm-plan.toml");
     let (code, stderr, report) = run(&plan, 2, &temp.path().join("t2"));
@@ -61,12 +62,15 @@ fn llm_plan_reproduces_the_goldens_and_signs_no_pass_without_positive_control() 
         .as_f64()
         .unwrap();
     assert!((fq - gold).abs() <= 1e-9, "{fq} vs {gold}");
-    // forget_quality ≥ 0.05 passes; the LLM MIA check is inconclusive (positive control).
+    // forget_quality ≥ 0.05 passes; the LLM MIA check is inconclusive (intervals too wide).
     let rules = report["rules"].as_array().unwrap();
     assert_eq!(rules[0]["outcome"], "inconclusive");
     assert_eq!(rules[1]["outcome"], "pass");
     assert_eq!(report["forget_quality"]["epsilon"]["n_unlearned"], 2);
-    assert_eq!(report["llm_mia"]["positive_control"]["detected"], false);
+    assert_eq!(report["llm_mia"]["positive_control"], "original");
+    assert_eq!(report["llm_mia"]["margin"].as_f64(), Some(0.05));
+    assert!(report["llm_mia"]["gaps"][0]["positive_control"]["original_auc"].is_number());
+    assert!(report["llm_mia"]["attacks"][0]["original"]["auc"].is_number());
     // The report draws the ROC and the score distributions of the LLM attack and the truth
     // ratios.
     let html = std::fs::read_to_string(temp.path().join("t2/report.html")).unwrap();

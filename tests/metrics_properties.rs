@@ -1,6 +1,7 @@
 //! Properties of the metrics (proptest): KL ≥ 0 (Pinsker) and zero only for equal inputs, JS
 //! symmetric and within [0, ln 2], the triangle inequality of the weight distances, chunking
-//! invariance of the accumulators, and logits ≡ their softmax probabilities.
+//! invariance of the accumulators, logits ≡ their softmax probabilities, scaled norms, and the
+//! noise-floor decision.
 
 use ndarray::{Array2, s};
 use proptest::prelude::*;
@@ -190,5 +191,51 @@ proptest! {
         let from_logits = run(OutputKind::Logits, &logits, &labels, &[], false);
         let from_probabilities = run(OutputKind::Probabilities, &probabilities, &labels, &[], false);
         assert_all_close(&from_logits, &from_probabilities, 1e-12);
+    }
+}
+
+// Scaled sums of squares (docs/metrics.md §6) and the noise-floor decision
+// (docs/verdicts.md §Distances and the noise floor).
+proptest! {
+    #[test]
+    fn scaled_norm_is_the_plain_norm_in_the_middle_range(
+        values in prop::collection::vec(-1e3f64..1e3, 0..200)
+    ) {
+        let mut sum = metrics::SumSquares::default();
+        let mut plain = 0.0;
+        for &v in &values {
+            sum.add(v);
+            plain += v * v;
+        }
+        prop_assert_eq!(sum.norm().to_bits(), plain.sqrt().to_bits());
+    }
+
+    #[test]
+    fn scaled_norm_scales_exactly_with_powers_of_two(
+        values in prop::collection::vec(1.0f64..2.0, 1..64),
+        exponent in -1000i32..1000,
+    ) {
+        // x · 2^k is exact; the norm of the scaled vector is the scaled norm (to rounding),
+        // at magnitudes where plain sums of squares overflow (k > 511) or underflow (k < -511).
+        let scale = 2f64.powi(exponent);
+        let mut sum = metrics::SumSquares::default();
+        let mut reference = metrics::SumSquares::default();
+        for &v in &values {
+            sum.add(v * scale);
+            reference.add(v);
+        }
+        let expected = reference.norm() * scale;
+        prop_assert!(sum.norm().is_finite());
+        prop_assert!((sum.norm() / expected - 1.0).abs() < 1e-14, "{} vs {}", sum.norm(), expected);
+    }
+
+    #[test]
+    fn a_model_that_unlearned_nothing_is_never_closer(d in 0.0f64..1e6, floor in 0.0f64..1e6) {
+        use unlearn_audit::metrics::compare::{Movement, fraction_moved};
+        prop_assert_eq!(Movement::judge(Some(d), Some(d), Some(floor)), Movement::WithinNoiseFloor);
+        prop_assert_eq!(Movement::judge(Some(d), Some(d), None), Movement::NoNoiseEstimate);
+        if d > 0.0 {
+            prop_assert_eq!(fraction_moved(Some(d), Some(d)), Ok(0.0));
+        }
     }
 }

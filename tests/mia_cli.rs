@@ -97,20 +97,31 @@ fn reference_gives_a_verdict_and_the_same_seed_the_same_json_on_any_thread_count
     };
     let one = run("1");
     let two = run("2");
-    // Fine-tuning on the digits fixture: the population attacks see no significant gap.
+    // Fine-tuning on the digits fixture: the population attacks see no significant gap, but
+    // without the original as positive control (and with 50 forget examples) that is absence
+    // of evidence: inconclusive (exit 3), never pass. (It used to pass: issue 10, case 2.)
     assert_eq!(
         one.status.code(),
-        Some(0),
+        Some(3),
         "{}",
         String::from_utf8_lossy(&one.stderr)
     );
     assert_eq!(one.stdout, two.stdout);
     let json: Value = serde_json::from_slice(&one.stdout).unwrap();
-    assert_eq!(json["outcome"], "pass");
+    assert_eq!(json["outcome"], "inconclusive");
+    assert!(
+        json["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no positive control")
+    );
+    assert_eq!(json["margin"].as_f64(), Some(0.05));
     let gaps = json["reference"]["gaps"].as_array().unwrap();
     assert_eq!(gaps.len(), 9);
     for gap in gaps {
-        assert_eq!(gap["indistinguishable"], Value::Bool(true));
+        assert_eq!(gap["verdict"], "inconclusive");
+        assert_eq!(gap["indistinguishable"], Value::Null);
+        assert_eq!(gap["difference_detected"], Value::Bool(false));
     }
 }
 
@@ -364,8 +375,9 @@ fn ulira_reads_a_sample_directory() {
     assert_eq!(gaps[0]["indistinguishable"], Value::Bool(false));
     assert_eq!(gaps[0]["retrained_auc"].as_f64(), Some(0.5));
 
-    // No shift: exchangeable runs, the interval contains 0 for both attacks (exit 0). The
-    // pseudo-noise is fixed, so this cannot flip between runs.
+    // No shift: exchangeable runs, no difference detected; but 40 runs per side cannot show
+    // equivalence within ±0.05 and there is no positive control: inconclusive (exit 3; it
+    // used to pass, the false PASS of issue 10). The pseudo-noise is fixed, so this cannot flip.
     let same = tempfile::tempdir().unwrap();
     write_samples(same.path(), 0.0, "forget_scores");
     let output = command()
@@ -375,7 +387,8 @@ fn ulira_reads_a_sample_directory() {
         .output()
         .unwrap();
     let json: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(output.status.code(), Some(0), "{json}");
+    assert_eq!(output.status.code(), Some(3), "{json}");
+    assert_eq!(json["reference"]["gaps"][0]["difference_detected"], false);
 
     // A target file of the wrong length, and a manifest recording weights: exit 2, named.
     let target = dir.path().join("target.npy");

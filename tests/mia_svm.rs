@@ -194,8 +194,10 @@ fn cli_reports_salun_mia_efficacy_with_reference() {
         .args(["--bootstrap", "0", "--json"])
         .output()
         .unwrap();
+    // A verdict without the original as positive control is inconclusive at best (exit 3;
+    // `docs/verdicts.md`); before issue 10 this accepted a pass (exit 0).
     assert!(
-        output.status.code() == Some(0) || output.status.code() == Some(1),
+        matches!(output.status.code(), Some(1) | Some(3)),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );

@@ -26,11 +26,21 @@ fn run_plan(plan: &str, threads: usize, out: &Path) -> (i32, serde_json::Value) 
     for name in ["report.json", "report.md", "report.html"] {
         assert!(out.join(name).is_file(), "{plan}: {name} missing");
     }
-    // The progress bar hides itself when stderr is not a terminal.
+    // Not a terminal: no bar, only `progress:` lines and one final `summary:` line.
+    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        output.stderr.is_empty(),
-        "{plan}: {}",
-        String::from_utf8_lossy(&output.stderr)
+        stderr
+            .lines()
+            .all(|l| l.starts_with("progress: ") || l.starts_with("summary: ")),
+        "{plan}: {stderr}"
+    );
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|l| l.starts_with("summary: "))
+            .count(),
+        1,
+        "{plan}: {stderr}"
     );
     let json = std::fs::read_to_string(out.join("report.json")).unwrap();
     (code, serde_json::from_str(&json).unwrap())
@@ -96,11 +106,18 @@ fn shipped_plans_give_their_verdicts() {
             );
         }
         if plan.ends_with("finetune-sampled.toml") {
-            // Flagged twice over: by the ε audit on the runs and by U-LiRA.
+            // Refuted by the ε audit on the runs. U-LiRA detects a difference (its interval
+            // excludes 0) but does not show it beyond the equivalence margin, and the shadow
+            // worlds have no original for a positive control: its check is inconclusive.
             let rules = report["rules"].as_array().unwrap();
-            assert!(rules.iter().all(|r| r["outcome"] == "fail"), "{rules:#?}");
+            assert!(
+                rules[..2].iter().all(|r| r["outcome"] == "fail"),
+                "{rules:#?}"
+            );
+            assert_eq!(rules[2]["outcome"], "inconclusive", "{rules:#?}");
             assert_eq!(report["ulira"]["gaps"][0]["attack"], "ulira");
-            assert_eq!(report["ulira"]["gaps"][0]["indistinguishable"], false);
+            assert_eq!(report["ulira"]["gaps"][0]["difference_detected"], true);
+            assert_eq!(report["ulira"]["gaps"][0]["verdict"], "inconclusive");
         }
         if check_threads {
             let out1 = temp.path().join(format!("{index}-t1"));

@@ -7,12 +7,13 @@
 //! The derivations (the two-branch bound, Clopper–Pearson, the rank argument behind the grid,
 //! the error budget, GDP conversion, the planner) are in `docs/epsilon.md`.
 
+pub mod lfp;
 mod neurips;
-mod plan;
+mod planner;
 pub mod threshold;
 
 pub use neurips::{neurips_2023_epsilons, neurips_2023_forget_score};
-pub use plan::{SamplePlan, plan_samples};
+pub use planner::{PlannerMode, SamplePlan, plan_samples, plan_samples_for, typical_bound};
 pub use threshold::{Comparison, Direction, ThresholdTest};
 
 use ndarray::{Array2, ArrayView2, Axis};
@@ -98,6 +99,10 @@ pub enum Selection {
     Split { fraction: f64 },
     /// A pre-registered threshold, tested in both directions.
     Threshold { threshold: f64 },
+    /// The least-favourable-pair audit: a statistic over every threshold among the most
+    /// extreme pooled points of each tail, calibrated by Monte-Carlo under the least-favourable
+    /// pair of each tested claim H_ε and inverted over ε (`docs/epsilon.md` §3.7).
+    Lfp,
 }
 
 /// Per-example mode: the multiple-testing procedure behind the count and list of examples
@@ -200,6 +205,16 @@ impl AuditOptions {
                      --example-correction bonferroni with split",
                 ));
             }
+            // The LFP audit's Monte-Carlo size depends on the level, so its rejections are not
+            // nested across levels; Holm needs them to be.
+            Selection::Lfp if self.example_correction == ExampleCorrection::Holm => {
+                return Err(invalid(
+                    "selection",
+                    "lfp",
+                    "Holm's step-down is valid only with the grid, all-threshold or pre-registered \
+                     selection; use --example-correction bonferroni with lfp",
+                ));
+            }
             _ => {}
         }
         let f = self.projection_fit_fraction;
@@ -272,6 +287,10 @@ pub struct Estimate {
     pub value: Option<f64>,
     pub label: &'static str,
     pub method: &'static str,
+    /// Always "estimate, not a bound".
+    pub kind: &'static str,
+    /// Why the value can exceed the claim on a passing audit.
+    pub note: &'static str,
 }
 
 /// Whether the Gaussian-DP conversion is a bound (serialised as `bound` or
@@ -354,6 +373,32 @@ pub struct NullCalibration {
     pub note: &'static str,
 }
 
+/// Which audit mode has the most power for these runs (several statistics recorded):
+/// guidance from the data, not a bound and not part of the verdict (`docs/guide.md`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ModeGuidance {
+    /// Always "guidance, not a bound".
+    pub kind: &'static str,
+    pub candidates: Vec<ModeCandidate>,
+    /// The mode needing the fewest runs per side, `None` when none is expected to refute.
+    pub recommended: Option<&'static str>,
+    pub note: String,
+}
+
+/// One mode as the planner sees it on these data.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModeCandidate {
+    /// "scalar_mean" (row mean of the columns, `epsilon` on a one-column file),
+    /// "multivariate" (the default on several columns) or "per_example" (`--per-example`).
+    pub mode: &'static str,
+    /// Estimated shift of the mode's statistic in noise units (|mean difference| / pooled
+    /// standard deviation; per-example: the largest over examples). An estimate.
+    pub estimated_mu: f64,
+    /// The planner's runs per side at `estimated_mu` (`epsilon plan`), `None` when the
+    /// estimated mechanism is within the claim.
+    pub runs_per_side: Option<u64>,
+}
+
 /// Selection details as reported.
 #[derive(Debug, Clone, Serialize)]
 pub struct SelectionReport {
@@ -364,6 +409,9 @@ pub struct SelectionReport {
     /// pruning (the others provably could not beat the reported test).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exact_evaluations: Option<usize>,
+    /// `lfp`: the Monte-Carlo calibration under the least-favourable pair.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lfp: Option<LfpReport>,
     pub n_selection_unlearned: Option<usize>,
     pub n_selection_retrained: Option<usize>,
 }
@@ -395,6 +443,8 @@ pub struct EpsilonAudit {
     pub projection: Option<ProjectionReport>,
     pub per_example: Option<PerExampleReport>,
     pub null_calibration: Option<NullCalibration>,
+    /// Several statistics recorded and a claim given: which mode has the most power.
+    pub mode_guidance: Option<ModeGuidance>,
     #[serde(skip)]
     pub verdict_detail: Option<Verdict>,
 }
@@ -473,7 +523,8 @@ impl Finding for EpsilonAudit {
                 ),
             ])
             .row([
-                "point estimate (not a bound)".to_string(),
+                "point estimate (estimate, not a bound; can exceed the claim on a passing audit)"
+                    .to_string(),
                 crate::report::fmt_optional(self.point_estimate.value),
             ]);
         if let Some(g) = &self.gdp {
@@ -504,8 +555,122 @@ impl Finding for EpsilonAudit {
                 ]);
             }
         }
-        format!("{}\n{}\n", table.markdown(), self.reason)
+        let mut text = format!("{}\n{}\n", table.markdown(), self.reason);
+        if let Some(g) = &self.mode_guidance {
+            text.push_str(&format!("\nGuidance ({}): {}\n", g.kind, g.note));
+        }
+        text
     }
+}
+
+/// Shift in pooled-standard-deviation units, capped at 40 (beyond it every audit is at its
+/// ceiling anyway); 0 when both sides are identical.
+fn shift_estimate(u: &[f64], r: &[f64]) -> f64 {
+    let mean = |x: &[f64]| x.iter().sum::<f64>() / x.len() as f64;
+    let var = |x: &[f64], m: f64| {
+        x.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / (x.len().max(2) - 1) as f64
+    };
+    let (mu_u, mu_r) = (mean(u), mean(r));
+    let sd = (0.5 * (var(u, mu_u) + var(r, mu_r))).sqrt();
+    let diff = (mu_u - mu_r).abs();
+    if !diff.is_finite() || diff == 0.0 {
+        0.0
+    } else if sd > 0.0 && (diff / sd).is_finite() {
+        (diff / sd).min(40.0)
+    } else {
+        40.0
+    }
+}
+
+/// The planner's runs per side for each mode at the shift estimated from the data.
+fn mode_guidance(
+    unlearned: ArrayView2<f64>,
+    retrained: ArrayView2<f64>,
+    claim: &Claim,
+    options: &AuditOptions,
+) -> Result<Option<ModeGuidance>, AuditError> {
+    let d = unlearned.ncols();
+    if d < 2 || claim.epsilon().is_none() {
+        return Ok(None);
+    }
+    let row_means = |m: ArrayView2<f64>| -> Vec<f64> {
+        m.rows().into_iter().map(|r| r.sum() / d as f64).collect()
+    };
+    let scalar_mu = shift_estimate(&row_means(unlearned), &row_means(retrained));
+    let (pu, pr, _) = project(unlearned, retrained, options);
+    let multi_mu = shift_estimate(&pu, &pr);
+    let per_mu = (0..d)
+        .map(|j| shift_estimate(&unlearned.column(j).to_vec(), &retrained.column(j).to_vec()))
+        .fold(0.0f64, f64::max);
+    let candidates_in = [
+        ("scalar_mean", scalar_mu, PlannerMode::Scalar),
+        (
+            "multivariate",
+            multi_mu,
+            PlannerMode::Multivariate {
+                fit_fraction: options.projection_fit_fraction,
+            },
+        ),
+        (
+            "per_example",
+            per_mu,
+            PlannerMode::PerExample { examples: d },
+        ),
+    ];
+    let mut candidates = Vec::new();
+    for (mode, mu, planner_mode) in candidates_in {
+        let runs_per_side = if mu > 0.0 {
+            plan_samples_for(claim, mu, options.confidence, planner_mode)?.runs_per_side
+        } else {
+            None
+        };
+        candidates.push(ModeCandidate {
+            mode,
+            estimated_mu: mu,
+            runs_per_side,
+        });
+    }
+    let best = candidates
+        .iter()
+        .filter_map(|c| c.runs_per_side.map(|n| (n, c.mode)))
+        .min_by_key(|&(n, _)| n);
+    let n_now = unlearned.nrows().min(retrained.nrows());
+    let listing = candidates
+        .iter()
+        .map(|c| {
+            format!(
+                "{} (estimated mu {}: {})",
+                c.mode,
+                fmt_number(c.estimated_mu),
+                c.runs_per_side
+                    .map_or("not expected to refute at any N".to_string(), |n| {
+                        format!("about {n} runs per side")
+                    })
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let advice = match best {
+        Some((n, mode)) => format!(
+            "most power: {mode} (about {n} runs per side to refute the claim if the estimated shift is real; you have {n_now}). {}",
+            match mode {
+                "scalar_mean" =>
+                    "Record one summary statistic per run (the mean of these columns) and audit it in scalar mode.",
+                "multivariate" => "Keep these columns (the default mode).",
+                _ => "Audit with --per-example.",
+            }
+        ),
+        None => "no mode is expected to refute the claim at the shifts estimated from these runs"
+            .to_string(),
+    };
+    Ok(Some(ModeGuidance {
+        kind: "guidance, not a bound",
+        recommended: best.map(|b| b.1),
+        note: format!(
+            "{advice} Per mode, the planner (epsilon plan) at the Gaussian shift estimated from these runs: {listing}. The estimates are noisy (per_example takes the largest of {d} columns, biased upward); choose the statistic before the runs that decide, not after."
+        ),
+        candidates,
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -567,6 +732,20 @@ struct ScalarResult {
     n_selection: Option<(usize, usize)>,
     /// All-threshold mode: tests whose exact bounds were computed after pruning.
     exact_evaluations: Option<usize>,
+    /// LFP mode: the calibration's details.
+    lfp: Option<LfpReport>,
+}
+
+/// `--selection lfp`: how the bound was calibrated (`docs/epsilon.md` §3.7).
+#[derive(Debug, Clone, Serialize)]
+pub struct LfpReport {
+    /// Monte-Carlo draws per direction under the least-favourable pair.
+    pub draws: usize,
+    /// Most extreme pooled points per tail scanned by the statistic.
+    pub extreme_points_per_tail: usize,
+    /// Observed statistic of the deciding direction (max over depths of the Wilson-score ε̂).
+    pub statistic: f64,
+    pub deciding_direction: Direction,
 }
 
 /// Number of tests and α per rate a strategy uses for certification-side sizes.
@@ -576,6 +755,9 @@ fn strategy_alpha(selection: Selection, alpha: f64, n_u: usize, n_r: usize) -> (
         Selection::BonferroniAll => threshold::all_threshold_test_count(n_u, n_r),
         Selection::Split { .. } => 1,
         Selection::Threshold { .. } => 2,
+        // Reported test: one threshold per direction, its rate bounds at α/4 each (for
+        // information; the LFP bound itself is calibrated by Monte-Carlo).
+        Selection::Lfp => 2,
     };
     (tests, alpha / tests as f64 / 2.0)
 }
@@ -599,6 +781,47 @@ fn scalar_core(
     gdp: bool,
 ) -> Result<ScalarResult, AuditError> {
     match selection {
+        Selection::Lfp => {
+            let (n_u, n_r) = (unlearned.len(), retrained.len());
+            let lfp = lfp::lfp_audit(&unlearned, &retrained, delta, alpha, seed);
+            let (tests, alpha_per_rate) = strategy_alpha(selection, alpha, n_u, n_r);
+            let sides = SortedSides::new(unlearned, retrained);
+            let mut test = sides.evaluate(
+                lfp.comparison,
+                lfp.threshold,
+                threshold::RankBound::None,
+                &RateBounds::direct(alpha_per_rate),
+                delta,
+            )?;
+            // `test.epsilon` carries the certified LFP bound; the rate bounds and counts are
+            // the deciding threshold's (for information: that threshold was chosen on the data).
+            test.epsilon = Some(lfp.epsilon);
+            let outcome = SearchOutcome {
+                gdp_mu_lower: test.gdp_mu.max(0.0),
+                point_estimate: test.point_epsilon,
+                best: test,
+                tests,
+            };
+            Ok(ScalarResult {
+                outcome,
+                tests,
+                alpha_per_rate,
+                n_certify_unlearned: n_u,
+                n_certify_retrained: n_r,
+                n_selection: None,
+                exact_evaluations: None,
+                lfp: Some(LfpReport {
+                    draws: lfp.draws,
+                    extreme_points_per_tail: lfp.extreme,
+                    statistic: lfp.statistic,
+                    deciding_direction: if lfp.unlearned_higher {
+                        Direction::UnlearnedHigher
+                    } else {
+                        Direction::UnlearnedLower
+                    },
+                }),
+            })
+        }
         Selection::Bonferroni | Selection::BonferroniAll | Selection::Threshold { .. } => {
             let (tests, alpha_per_rate) =
                 strategy_alpha(selection, alpha, unlearned.len(), retrained.len());
@@ -626,6 +849,7 @@ fn scalar_core(
                 n_certify_retrained: n_r,
                 n_selection: None,
                 exact_evaluations,
+                lfp: None,
             })
         }
         Selection::Split { fraction } => {
@@ -668,6 +892,7 @@ fn scalar_core(
                 n_certify_retrained: certify_sides.retrained.len(),
                 n_selection: Some((sel_u, sel_r)),
                 exact_evaluations: None,
+                lfp: None,
             })
         }
     }
@@ -703,17 +928,29 @@ pub fn gdp_epsilon(mu: f64, delta: f64) -> f64 {
 }
 
 /// Smallest N (equal per side) whose corrected ceiling exceeds `claim_epsilon`, or `None`
-/// beyond 2⁴⁰.
-fn samples_needed(
+/// beyond 2⁴⁰. `fit_fraction` is the multivariate mode's projection fit fraction: those runs
+/// never certify, so only the rest count (the audit's own split rule, `split_sizes`). `alpha`
+/// is the budget of one audited statistic (α / examples in per-example mode).
+pub fn samples_needed(
     claim_epsilon: f64,
     delta: f64,
     alpha: f64,
     selection: Selection,
+    fit_fraction: Option<f64>,
 ) -> Result<Option<u64>, AuditError> {
-    let ceiling_at = |n: u64| -> Result<f64, AuditError> {
+    let ceiling_at = |n_total: u64| -> Result<f64, AuditError> {
+        let n = match fit_fraction {
+            Some(f) if n_total >= 2 => split_sizes(n_total as usize, f).1 as u64,
+            Some(_) => return Ok(0.0),
+            None => n_total,
+        };
+        if n < 1 || (n < 2 && matches!(selection, Selection::Split { .. })) {
+            return Ok(0.0);
+        }
         let (n_cert, tests) = match selection {
             Selection::Split { fraction } => (split_sizes(n as usize, fraction).1 as u64, 1),
-            Selection::Threshold { .. } => (n, 2),
+            // lfp: the single-threshold ceiling per direction (about; `docs/epsilon.md` §3.7).
+            Selection::Threshold { .. } | Selection::Lfp => (n, 2),
             Selection::Bonferroni => (n, threshold::grid_test_count(n as usize, n as usize)),
             Selection::BonferroniAll => (
                 n,
@@ -808,7 +1045,7 @@ fn per_example_core(
 ) -> Result<Vec<ScalarResult>, AuditError> {
     let (n_u, n_r) = (unlearned.nrows(), retrained.nrows());
     let table = match selection {
-        Selection::Split { .. } => None,
+        Selection::Split { .. } | Selection::Lfp => None,
         _ => {
             let (_, alpha_per_rate) = strategy_alpha(selection, alpha_per_example, n_u, n_r);
             Some(RateBounds::tabulated(
@@ -1034,12 +1271,23 @@ pub fn audit_epsilon(
         alpha / 2.0,
         delta,
     )?;
-    let epsilon_ceiling_corrected = threshold::ceiling(
-        best.n_certify_unlearned as u64,
-        best.n_certify_retrained as u64,
-        best.alpha_per_rate,
-        delta,
-    )?;
+    let epsilon_ceiling_corrected = if options.selection == Selection::Lfp {
+        // The bound a perfectly separated sample would get under the same calibration.
+        lfp::lfp_ceiling(
+            best.n_certify_unlearned,
+            best.n_certify_retrained,
+            delta,
+            core.alpha_per_example,
+            options.seed,
+        )
+    } else {
+        threshold::ceiling(
+            best.n_certify_unlearned as u64,
+            best.n_certify_retrained as u64,
+            best.alpha_per_rate,
+            delta,
+        )?
+    };
 
     let gdp = if options.gdp {
         let mu = best.outcome.gdp_mu_lower;
@@ -1083,8 +1331,15 @@ pub fn audit_epsilon(
             if epsilon_ceiling_corrected <= claimed
                 && gdp.as_ref().is_none_or(|g| g.status != GdpStatus::Bound) =>
         {
-            samples_needed_per_side =
-                samples_needed(claimed, delta, core.alpha_per_example, options.selection)?;
+            samples_needed_per_side = samples_needed(
+                claimed,
+                delta,
+                core.alpha_per_example,
+                options.selection,
+                core.projection
+                    .as_ref()
+                    .map(|_| options.projection_fit_fraction),
+            )?;
             Some(Verdict::Inconclusive {
                 reason: format!(
                     "with these runs no outcome could refute ε = {}: the largest certifiable ε is {}; about {} runs per side are needed",
@@ -1185,6 +1440,11 @@ pub fn audit_epsilon(
             unlearned.dim(),
             best.tests
         ),
+        (_, Selection::Lfp) => format!(
+            "alpha = {} split equally over the two directions; each direction's Monte-Carlo test of H_epsilon under the least-favourable pair at alpha/2 ({} draws); test.fpr_upper / fnr_upper are single-test Clopper-Pearson bounds at alpha/4 for information only",
+            fmt_number(alpha),
+            best.lfp.as_ref().map_or(0, |l| l.draws)
+        ),
         (_, Selection::Split { .. }) => format!(
             "alpha = {} on the single selected test: alpha/2 on each of its FPR and FNR bounds",
             fmt_number(alpha)
@@ -1222,9 +1482,13 @@ pub fn audit_epsilon(
                 Selection::BonferroniAll => Some(
                     "all thresholds: every order statistic of each side (every pooled value), both rule directions, 2 (n_unlearned + n_retrained) tests",
                 ),
+                Selection::Lfp => Some(
+                    "least-favourable pair: every threshold among the most extreme pooled points of each tail, both directions (alpha/2 each), Monte-Carlo p-value under the least-favourable pair of each tested epsilon, inverted on a 2^-12 grid",
+                ),
                 _ => None,
             },
             exact_evaluations: best.exact_evaluations,
+            lfp: best.lfp.clone(),
             n_selection_unlearned: best.n_selection.map(|s| s.0),
             n_selection_retrained: best.n_selection.map(|s| s.1),
         },
@@ -1240,12 +1504,20 @@ pub fn audit_epsilon(
         point_estimate: Estimate {
             value: best.outcome.point_estimate,
             label: "estimate, not a bound",
-            method: "max over the same tests of the two-branch formula with empirical rates (tests with a zero rate skipped)",
+            method: "max over the same tests of the two-branch formula with half-count (Haldane-Anscombe) rates (k + 1/2)/(n + 1), so zero counts give a finite value (docs/epsilon.md section 5)",
+            kind: "estimate, not a bound",
+            note: "a maximum over many tests of noisy rates, biased upward: it can exceed the claimed epsilon on a passing audit; only epsilon_lower_bound is certified",
         },
         gdp,
         projection: core.projection,
         per_example,
         null_calibration,
+        mode_guidance: mode_guidance(
+            unlearned.values.view(),
+            retrained.values.view(),
+            claim,
+            options,
+        )?,
         verdict_detail: verdict,
     })
 }

@@ -5,8 +5,9 @@
 //!
 //! An **estimate, not a bound**: it is biased upward and scores exact retraining at ε ≈ 1.6
 //! (`docs/epsilon.md` §6). Reproduced faithfully, including its float32 rate arithmetic,
-//! torch's and numpy's `linspace` formulas, the "peaky" cap and the discarding of rules with
-//! exactly one zero rate. `np.log` on float32 may differ from `f32::ln` by one ulp.
+//! torch's float32 and numpy's float64 `linspace` formulas, the "peaky" cap and the
+//! discarding of rules with exactly one zero rate. `np.log` on float32 may differ from
+//! `f32::ln` by one ulp (`docs/epsilon.md` §6).
 
 use ndarray::ArrayView2;
 use rayon::prelude::*;
@@ -15,21 +16,28 @@ const DELTA: f64 = 1e-5;
 const EPSILON_CAP: f64 = 50.0;
 const THRESHOLDS_PER_UNIT: f64 = 100.0;
 
-/// torch.linspace (CPU and CUDA kernels): first half from the start, second half from the end.
+/// `torch.linspace(min_val, max_val, steps)` as `metric.py` calls it: no dtype is given, so
+/// the grid is built in float32 (torch's default dtype) by the CPU kernel
+/// (`aten/src/ATen/native/cpu/RangeFactoriesKernel.cpp`, scalar loop): start and end are
+/// rounded to float32, `step = (end − start) / (steps − 1)` in float32, element i is
+/// `start + step·i` for i < steps/2 and `end − step·(steps − 1 − i)` otherwise, each a float32
+/// product then a float32 sum (Rust never fuses them into an FMA). The values are returned
+/// widened to f64, as the comparison with the float64 scores promotes them.
 fn torch_linspace(start: f64, end: f64, steps: usize) -> Vec<f64> {
     match steps {
         0 => Vec::new(),
-        1 => vec![start],
+        1 => vec![f64::from(start as f32)],
         _ => {
-            let step = (end - start) / (steps - 1) as f64;
+            let (start, end) = (start as f32, end as f32);
+            let step = (end - start) / (steps - 1) as f32;
             let halfway = steps / 2;
             (0..steps)
                 .map(|i| {
-                    if i < halfway {
-                        start + step * i as f64
+                    f64::from(if i < halfway {
+                        start + step * i as f32
                     } else {
-                        end - step * (steps - i - 1) as f64
-                    }
+                        end - step * (steps - i - 1) as f32
+                    })
                 })
                 .collect()
         }
@@ -242,5 +250,24 @@ mod unit {
         // numpy.linspace(0, 1, 5) and torch.linspace(0, 1, 5).
         assert_eq!(numpy_linspace(0.0, 1.0, 5), vec![0.0, 0.25, 0.5, 0.75, 1.0]);
         assert_eq!(torch_linspace(0.0, 1.0, 5), vec![0.0, 0.25, 0.5, 0.75, 1.0]);
+        // float32 grid: 0.1 is not representable; element 1 of linspace(0, 0.3, 4) is the
+        // float32 value nearest 0.1 widened, not the float64 0.1.
+        let g = torch_linspace(0.0, 0.3, 4);
+        assert_eq!(g[1], f64::from(0.1f32));
+        assert_ne!(g[1], 0.1);
+    }
+
+    #[test]
+    fn float32_grid_decides_a_score_between_the_two_grids() {
+        // Pooled range [0, 0.3]: 30 single thresholds. Threshold 10 on the float32 grid and on
+        // a float64 grid differ; a score strictly between them is counted by `pos >= t` on
+        // one grid and not on the other, so the rule's rates (and ε) differ.
+        let g32 = torch_linspace(0.0, 0.3, 31)[10];
+        let g64 = (0.3 - 0.0) / 30.0 * 10.0;
+        assert_ne!(g32, g64);
+        assert_eq!(g32, f64::from(0.3f32 / 30.0 * 10.0));
+        let between = 0.5 * (g32 + g64);
+        assert!(between != g32 && between != g64);
+        assert_ne!(between >= g32, between >= g64);
     }
 }

@@ -217,22 +217,7 @@ impl SortedSides {
         };
         let fpr_upper = bounds.retrained(fp_bound, n_r)?;
         let fnr_upper = bounds.unlearned(fn_bound, n_u)?;
-        let point_epsilon = {
-            let fpr = false_positives as f64 / n_r as f64;
-            let fnr = false_negatives as f64 / n_u as f64;
-            let a =
-                (fnr > 0.0 && 1.0 - delta - fpr > 0.0).then(|| (1.0 - delta - fpr).ln() - fnr.ln());
-            let b =
-                (fpr > 0.0 && 1.0 - delta - fnr > 0.0).then(|| (1.0 - delta - fnr).ln() - fpr.ln());
-            if fpr == 0.0 || fnr == 0.0 {
-                None
-            } else {
-                match (a, b) {
-                    (Some(a), Some(b)) => Some(a.max(b).max(0.0)),
-                    (a, b) => a.or(b).map(|v| v.max(0.0)),
-                }
-            }
-        };
+        let point_epsilon = point_epsilon(false_positives, n_r, false_negatives, n_u, delta);
         Ok(ThresholdTest {
             direction: comparison.direction(),
             comparison,
@@ -251,6 +236,32 @@ impl SortedSides {
             gdp_mu: gdp_mu(fpr_upper, fnr_upper),
             point_epsilon,
         })
+    }
+}
+
+/// Haldane–Anscombe rate `(k + ½) / (n + 1)`: half a count added to each cell of the 2 × 2
+/// table (Haldane 1956, Anscombe 1956), so a zero count gives a finite, positive rate.
+pub fn half_count_rate(count: u64, n: f64) -> f64 {
+    (count as f64 + 0.5) / (n + 1.0)
+}
+
+/// Point estimate of ε at one test: the two-branch formula with half-count (Haldane–Anscombe)
+/// rates, floored at 0; defined at zero counts (perfect separation), never a bound
+/// (`docs/epsilon.md` §5).
+pub fn point_epsilon(
+    false_positives: u64,
+    n_retrained: u64,
+    false_negatives: u64,
+    n_unlearned: u64,
+    delta: f64,
+) -> Option<f64> {
+    let fpr = half_count_rate(false_positives, n_retrained as f64);
+    let fnr = half_count_rate(false_negatives, n_unlearned as f64);
+    let a = (1.0 - delta - fpr > 0.0).then(|| (1.0 - delta - fpr).ln() - fnr.ln());
+    let b = (1.0 - delta - fnr > 0.0).then(|| (1.0 - delta - fnr).ln() - fpr.ln());
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b).max(0.0)),
+        (a, b) => a.or(b).map(|v| v.max(0.0)),
     }
 }
 
@@ -544,8 +555,11 @@ impl PrunedSearch<'_> {
         fp: u64,
         fn_: u64,
     ) -> Result<(), StatsError> {
-        if fp > 0 && fn_ > 0 {
-            let (fpr, fnr) = (fp as f64 / self.n_retrained, fn_ as f64 / self.n_unlearned);
+        {
+            let (fpr, fnr) = (
+                half_count_rate(fp, self.n_retrained),
+                half_count_rate(fn_, self.n_unlearned),
+            );
             self.point_ratio = self
                 .point_ratio
                 .max((self.one_minus_delta - fpr) / fnr)

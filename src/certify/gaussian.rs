@@ -194,7 +194,10 @@ pub(crate) fn epsilon_for_shift(r: f64, delta: f64) -> Result<f64, CertifyError>
         if guard > 1100 || !high.is_finite() {
             return Err(CertifyError::NoSolution {
                 quantity: "epsilon",
-                reason: format!("ε exceeds {high:e} for Δ/σ = {r}, δ = {delta}"),
+                reason: format!(
+                    "ε exceeds every double for Δ/σ = {r:e}, δ = {delta}: σ is too small \
+                     (or Δ too large) for any finite certificate"
+                ),
             });
         }
     }

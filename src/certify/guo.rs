@@ -112,13 +112,27 @@ pub struct Guo {
 }
 
 impl GuoParams {
-    /// Validates: β ≥ 0, σ > 0, δ ∈ (0, 1).
+    /// Validates: β ≥ 0, σ > 0, δ ∈ (0, 1), and ε = c·β/σ finite (a σ so small, or a β so
+    /// large, that ε overflows is refused naming σ: there is no certificate to give).
     pub fn check(&self) -> Result<Guo, CertifyError> {
-        Ok(Guo {
+        let guo = Guo {
             residual_bound: require_non_negative("residual_bound", self.residual_bound)?,
             sigma: Sigma::new(self.sigma)?.get(),
             delta: Delta::new(self.delta)?.get(),
-        })
+        };
+        if !guo.epsilon().is_finite() {
+            return Err(CertifyError::invalid(
+                "sigma",
+                guo.sigma,
+                format!(
+                    "ε = c·β/σ overflows double precision (β = {}, c = {:.4}): σ is too small \
+                     for this residual bound to certify anything",
+                    guo.residual_bound,
+                    guo.c()
+                ),
+            ));
+        }
+        Ok(guo)
     }
 }
 

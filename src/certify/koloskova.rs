@@ -305,6 +305,10 @@ pub fn epsilon_public_code_compat(renyi_slope: f64, delta: f64) -> Result<f64, C
     Ok(value)
 }
 
+/// Most recursion steps the model-clipping accountant evaluates (about a second): beyond it
+/// δ at the cap is reported as an upper bound (`docs/certificates.md` §7.2).
+pub const MAX_TRAJECTORY_STEPS: u64 = 1_000_000;
+
 /// Inputs of the model-clipping accountant (Variant B, "contractive coefficients").
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelClipParams {
@@ -385,8 +389,16 @@ impl ModelClip {
         Ok(round_up(delta * factor, 2).min(1.0))
     }
 
-    /// δ_0, δ_1, …, δ_T.
+    /// δ_0, δ_1, …, δ_T, for T ≤ [`MAX_TRAJECTORY_STEPS`] (the whole track is held in
+    /// memory; [`ModelClip::certificate`] needs O(1) memory and no cap).
     pub fn delta_trajectory(&self, steps: u64) -> Result<Vec<f64>, CertifyError> {
+        if steps > MAX_TRAJECTORY_STEPS {
+            return Err(CertifyError::invalid(
+                "steps",
+                steps as f64,
+                format!("the δ_t track is kept in memory for at most {MAX_TRAJECTORY_STEPS} steps"),
+            ));
+        }
         let mut deltas = vec![self.initial_delta()?];
         for _ in 0..steps {
             let last = *deltas.last().expect("non-empty");
@@ -411,11 +423,37 @@ impl ModelClip {
         })
     }
 
-    /// The certificate (ε, δ_T) after `steps` noisy steps.
+    /// δ_T after `steps` noisy steps in O(1) memory and at most [`MAX_TRAJECTORY_STEPS`]
+    /// recursion steps: the recursion is a fixed function of δ_t, so once δ_{t+1} = δ_t (or
+    /// δ_t = 0) every later δ is the same; and δ_t never increases (θ ≤ 1), so when `steps`
+    /// exceeds the cap before that happens, δ at the cap is an upper bound on δ_T (the safe
+    /// side). Returns (δ_0, δ_T or its bound, whether the cap was used).
+    pub fn final_delta(&self, steps: u64) -> Result<(f64, f64, bool), CertifyError> {
+        let initial = self.initial_delta()?;
+        let mut delta = initial;
+        let mut t = 0;
+        while t < steps {
+            if t == MAX_TRAJECTORY_STEPS {
+                return Ok((initial, delta, true));
+            }
+            let next = self.next_delta(delta)?;
+            // A fixed point, or δ below the smallest normal double (where rounding, not the
+            // recursion, moves it): every later δ is at most this one.
+            if next == delta || next < f64::MIN_POSITIVE {
+                delta = next.max(f64::MIN_POSITIVE).min(delta);
+                break;
+            }
+            delta = next;
+            t += 1;
+        }
+        Ok((initial, delta, false))
+    }
+
+    /// The certificate (ε, δ_T) after `steps` noisy steps (any `steps`: bounded time and
+    /// memory, see [`ModelClip::final_delta`]).
     pub fn certificate(&self, steps: u64) -> Result<Certificate, CertifyError> {
         let p = &self.params;
-        let trajectory = self.delta_trajectory(steps)?;
-        let delta = *trajectory.last().expect("non-empty");
+        let (initial_delta, delta, capped) = self.final_delta(steps)?;
         let mut certificate = Certificate::new(
             "koloskova_model_clip",
             p.epsilon,
@@ -436,7 +474,14 @@ impl ModelClip {
         }
         certificate = certificate
             .intermediate("step_shift", self.step_shift)
-            .intermediate("initial_delta", trajectory[0]);
+            .intermediate("initial_delta", initial_delta);
+        if capped {
+            certificate = certificate.note(format!(
+                "δ is the value after {MAX_TRAJECTORY_STEPS} steps, an upper bound for T = \
+                 {steps} (δ_t never increases); the recursion is capped at \
+                 {MAX_TRAJECTORY_STEPS} steps (docs/certificates.md §7.2)"
+            ));
+        }
         if delta >= 1.0 {
             certificate = certificate.note("δ = 1: the certificate is vacuous at these parameters");
         }

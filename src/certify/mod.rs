@@ -31,7 +31,7 @@ pub use finding::{Certificate, CertificateStatus};
 #[non_exhaustive]
 pub enum CertifyError {
     /// A parameter is outside the domain where the theorem holds.
-    #[error("invalid parameter `{parameter}` = {value}: {assumption}")]
+    #[error("invalid parameter `{parameter}` = {}: {assumption}", display_value(*.value))]
     InvalidParameter {
         /// The parameter's name as the CLI and the docs spell it.
         parameter: &'static str,
@@ -49,6 +49,17 @@ pub enum CertifyError {
         /// Why the solve failed.
         reason: String,
     },
+}
+
+/// A parameter value as a reader wants it: plain in the usual range, scientific when very
+/// large or very small (`1e-308`, not 308 zeros).
+fn display_value(value: f64) -> String {
+    let magnitude = value.abs();
+    if value.is_finite() && magnitude != 0.0 && !(1e-4..1e16).contains(&magnitude) {
+        format!("{value:e}")
+    } else {
+        format!("{value}")
+    }
 }
 
 impl CertifyError {

@@ -1,10 +1,11 @@
 //! `unlearn-audit compare`: distances between original, unlearned and retrained bundles.
-//! The analysis is `unlearn_audit::io::compare_bundles`; this file only parses arguments.
+//! The analysis is `unlearn_audit::metrics::compare::compare_bundles`; this file only parses
+//! arguments.
 
 use std::path::PathBuf;
 
-use unlearn_audit::io::{CompareOptions, compare_bundles};
 use unlearn_audit::metrics::OutputKind;
+use unlearn_audit::metrics::compare::{CompareOptions, compare_bundles};
 
 /// What `outputs.npz` holds.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -27,6 +28,11 @@ pub struct Args {
     /// Bundle directory of the model retrained without the forget set (the reference).
     #[arg(long, value_name = "DIR")]
     retrained: PathBuf,
+    /// Bundle directory of a second model retrained without the forget set, independently of
+    /// --retrained (another seed): d(r, r′) is the noise floor every distance is judged
+    /// against. Without it no distance check can pass (docs/verdicts.md).
+    #[arg(long, value_name = "DIR", visible_alias = "retrained-2")]
+    retrained_again: Option<PathBuf>,
     /// labels.npz: one integer array per output split (enables accuracy).
     #[arg(long, value_name = "FILE")]
     labels: Option<PathBuf>,
@@ -45,6 +51,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let mut options = CompareOptions::new(&args.original, &args.unlearned, &args.retrained);
     options.labels = args.labels;
     options.sha256 = args.sha256;
+    options.retrained_again = args.retrained_again;
     options.output_kind = match args.outputs_are {
         OutputsAre::Logits => OutputKind::Logits,
         OutputsAre::Probabilities => OutputKind::Probabilities,

@@ -41,8 +41,9 @@ pub struct Args {
     per_example: bool,
 
     /// Test selection: `bonferroni` (tail grid, default), `bonferroni-all` (every threshold,
-    /// both directions), `split:F` (choose on a fraction F, certify on the rest) or
-    /// `threshold:T` (pre-registered threshold).
+    /// both directions), `lfp` (least-favourable-pair calibration, docs/epsilon.md §3.7),
+    /// `split:F` (choose on a fraction F, certify on the rest) or `threshold:T`
+    /// (pre-registered threshold).
     #[arg(long, default_value = "bonferroni", value_parser = parse_selection)]
     selection: Selection,
 
@@ -104,6 +105,17 @@ struct PlanArgs {
     /// Confidence of the audit being planned.
     #[arg(long, default_value_t = 0.95)]
     confidence: f64,
+    /// Audit mode planned: scalar (one statistic per run), multivariate (several columns, the
+    /// default audit on them: --fit-fraction of the runs fit the projection, the rest certify)
+    /// or per-example (alpha / --examples per example).
+    #[arg(long, default_value = "scalar", value_parser = ["scalar", "multivariate", "per-example"])]
+    mode: String,
+    /// Multivariate mode: fraction of each side's runs that fits the projection.
+    #[arg(long, default_value_t = 0.5)]
+    fit_fraction: f64,
+    /// Per-example mode: number of examples (columns) audited.
+    #[arg(long, value_name = "D")]
+    examples: Option<usize>,
     /// Print the JSON report.
     #[arg(long)]
     json: bool,
@@ -115,6 +127,9 @@ fn parse_selection(text: &str) -> Result<Selection, String> {
     }
     if text == "bonferroni-all" {
         return Ok(Selection::BonferroniAll);
+    }
+    if text == "lfp" {
+        return Ok(Selection::Lfp);
     }
     let number = |rest: &str, what: &str| {
         rest.parse::<f64>()
@@ -137,7 +152,7 @@ fn parse_selection(text: &str) -> Result<Selection, String> {
         return Ok(Selection::Threshold { threshold });
     }
     Err(format!(
-        "`{text}`: expected bonferroni, bonferroni-all, split:F or threshold:T"
+        "`{text}`: expected bonferroni, bonferroni-all, lfp, split:F or threshold:T"
     ))
 }
 
@@ -170,8 +185,19 @@ fn parse_projection(text: &str) -> Result<Projection, String> {
 pub fn run(args: Args) -> anyhow::Result<u8> {
     if let Some(EpsilonCommand::Plan(plan)) = args.command {
         let claim = Claim::new(Some(plan.claim_epsilon), plan.delta).context("invalid claim")?;
-        let result =
-            audit::plan_samples(&claim, plan.true_mu, plan.confidence).context("planner")?;
+        let mode = match plan.mode.as_str() {
+            "multivariate" => audit::PlannerMode::Multivariate {
+                fit_fraction: plan.fit_fraction,
+            },
+            "per-example" => audit::PlannerMode::PerExample {
+                examples: plan
+                    .examples
+                    .context("--mode per-example needs --examples D (the number of columns)")?,
+            },
+            _ => audit::PlannerMode::Scalar,
+        };
+        let result = audit::plan_samples_for(&claim, plan.true_mu, plan.confidence, mode)
+            .context("planner")?;
         return super::emit(&result, plan.json);
     }
     let (Some(unlearned), Some(retrained), Some(delta)) =

@@ -9,9 +9,8 @@ use serde::Serialize;
 use unlearn_audit::evidence::Claim;
 use unlearn_audit::io::llm::LlmBundle;
 use unlearn_audit::mia::llm::{
-    AnswerLosses, ForgetQuality, ForgetQualityOptions, LLM_ATTACKS, PositiveControl, SplitScores,
-    attack_available, attack_roc, bundle_scores, forget_quality, forget_quality_outcome,
-    llm_gap_verdict, privleak,
+    AnswerLosses, ForgetQuality, ForgetQualityOptions, LLM_ATTACKS, SplitScores, attack_available,
+    attack_roc, bundle_scores, forget_quality, forget_quality_outcome, llm_gap_verdict, privleak,
 };
 use unlearn_audit::mia::roc::{Roc, RocSummary};
 use unlearn_audit::mia::unlearning::AttackGap;
@@ -72,10 +71,15 @@ fn description(attack: &str) -> &'static str {
 struct LlmReference {
     model: String,
     attacks: serde_json::Map<String, serde_json::Value>,
+    /// Per attack: the gap, its interval, the equivalence verdict and (with --original) the
+    /// positive control (`mia::unlearning::equivalence_to_reference`).
     gaps: Vec<AttackGap>,
     family_confidence: f64,
+    /// Equivalence margin in AUC.
+    margin: f64,
+    /// The original model's bundle (positive control), when given.
     #[serde(skip_serializing_if = "Option::is_none")]
-    positive_control: Option<PositiveControl>,
+    original: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -127,33 +131,9 @@ impl Finding for LlmMiaReport {
             table.markdown()
         );
         if !self.gap_rows.is_empty() {
-            let mut gaps = Table::new([
-                "attack",
-                "AUC unlearned",
-                "AUC retrained",
-                "gap",
-                "gap CI",
-                "indistinguishable",
-            ]);
-            for g in &self.gap_rows {
-                gaps.row(vec![
-                    g.attack.clone(),
-                    fmt_number(g.unlearned_auc),
-                    fmt_number(g.retrained_auc),
-                    fmt_number(g.auc_gap),
-                    g.auc_gap_ci
-                        .map(|ci| format!("[{}, {}]", fmt_number(ci.lower), fmt_number(ci.upper)))
-                        .unwrap_or_else(|| "—".into()),
-                    match g.indistinguishable {
-                        Some(true) => "yes".into(),
-                        Some(false) => "no".into(),
-                        None => "—".into(),
-                    },
-                ]);
-            }
             text.push_str(&format!(
-                "\nGap to the retrained model:\n\n{}",
-                gaps.markdown()
+                "\nGap to the retrained model (equivalence margin, positive control):\n\n{}",
+                unlearn_audit::mia::analysis::gaps_markdown(&self.gap_rows)
             ));
         }
         text.push_str(&format!(
@@ -301,14 +281,13 @@ pub fn run_mia(args: LlmArgs, common: &CommonArgs) -> anyhow::Result<u8> {
                 }
                 None => None,
             };
-            let (gaps, positive_control, outcome) = llm_gap_verdict(
+            let (gaps, outcome) = llm_gap_verdict(
                 &attacks,
                 &unlearned.rocs,
                 &retrained.rocs,
-                original
-                    .as_ref()
-                    .map(|(m, run)| (m.as_str(), run.rocs.as_slice())),
+                original.as_ref().map(|(_, run)| run.rocs.as_slice()),
                 common.confidence(),
+                common.margin(),
             )?;
             (
                 Some(leak),
@@ -317,7 +296,8 @@ pub fn run_mia(args: LlmArgs, common: &CommonArgs) -> anyhow::Result<u8> {
                     attacks: ref_attacks,
                     gaps: gaps.clone(),
                     family_confidence: common.confidence(),
-                    positive_control,
+                    margin: common.margin(),
+                    original: original.as_ref().map(|(m, _)| m.clone()),
                 }),
                 outcome,
                 gaps,

@@ -9,21 +9,20 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use ndarray::{Array1, Array2, ArrayD, Ix1, Ix2};
-use serde::Serialize;
-use unlearn_audit::io::{NpzFile, load_labelled_logits, load_labels};
+use unlearn_audit::io::NpzFile;
 use unlearn_audit::metrics::OutputKind;
-use unlearn_audit::mia::population::{AttackOutcome, Compatibility, EvaluatedRate};
-use unlearn_audit::mia::roc::{FprConvention, Roc, RocConfig, RocSummary};
+use unlearn_audit::mia::PopulationConfig;
+use unlearn_audit::mia::analysis::{
+    LiraRequest, MiaReport, PopulationRequest, ReferenceReport, UliraInput, attack_json,
+    lira_analysis, population_mia, rmia_analysis, ulira_analysis,
+};
+use unlearn_audit::mia::roc::{FprConvention, Roc, RocConfig};
 use unlearn_audit::mia::shadow::{
-    LiraConfig, LiraMode, LiraVariance, OfflineTest, RmiaConfig, RmiaInput, RunsInput,
-    ShadowMatrix, UnlearningState, ulira_runs_scores,
+    LiraVariance, OfflineTest, RmiaConfig, RmiaInput, RunsInput, ShadowMatrix, UnlearningState,
+    ulira_runs_scores,
 };
-use unlearn_audit::mia::unlearning::{AttackGap, compare_to_chance, compare_to_reference};
-use unlearn_audit::mia::{
-    PopulationConfig, SalunMiaEfficacy, SplitOutputs, compatibility_modes, lira_scores,
-    population_attacks, rmia_scores, salun_mia_efficacy, ulira_scores,
-};
-use unlearn_audit::report::{Finding, Outcome, Provenance, Table, fmt_number, fmt_optional};
+use unlearn_audit::mia::unlearning::{DEFAULT_MARGIN, equivalence_to_chance};
+use unlearn_audit::report::{Outcome, Provenance};
 
 /// What `outputs.npz` holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -72,6 +71,11 @@ pub struct CommonArgs {
     /// Print the JSON report on stdout instead of tables.
     #[arg(long, global = true)]
     json: bool,
+    /// Equivalence margin in AUC: "indistinguishable from retraining" passes only when every
+    /// gap interval lies within ±MARGIN (and the attack has power on the original); it fails
+    /// when an interval lies beyond it (docs/verdicts.md).
+    #[arg(long, default_value_t = DEFAULT_MARGIN, global = true, value_name = "MARGIN")]
+    margin: f64,
 }
 
 impl CommonArgs {
@@ -82,6 +86,10 @@ impl CommonArgs {
     /// `--confidence`.
     pub(crate) fn confidence(&self) -> f64 {
         self.confidence
+    }
+    /// `--margin`.
+    pub(crate) fn margin(&self) -> f64 {
+        self.margin
     }
     pub(crate) fn roc_config(&self) -> RocConfig {
         RocConfig {
@@ -122,6 +130,10 @@ pub struct Args {
     /// Retrained model bundle: run the same attacks on it and report the gap.
     #[arg(long, value_name = "DIR")]
     reference: Option<PathBuf>,
+    /// Original model bundle (before unlearning, needs --reference): every attack also runs on
+    /// it as the positive control; without it "indistinguishable" cannot pass.
+    #[arg(long, value_name = "DIR", requires = "reference")]
+    original: Option<PathBuf>,
     /// Whether outputs.npz holds logits or probabilities.
     #[arg(long, value_enum, default_value = "logits")]
     outputs_are: OutputsAre,
@@ -204,7 +216,7 @@ pub struct RmiaArgs {
 #[derive(Debug, clap::Args)]
 pub struct UliraArgs {
     /// npz with shadow_scores, shadow_state, target_scores, target_state, and optionally
-    /// retrained_scores.
+    /// retrained_scores (for a verdict) and original_scores (its positive control).
     #[arg(long, value_name = "FILE", required_unless_present = "samples")]
     scores: Option<PathBuf>,
     /// Output directory of `unlearn-audit sample --record forget-scores` (unlearned.npy,
@@ -220,168 +232,12 @@ pub struct UliraArgs {
     /// the retrained runs, at least 1).
     #[arg(long, value_name = "N", requires = "samples")]
     holdout: Option<usize>,
+    /// With --samples: .npy [d] of the original model's φ on the forget examples (before
+    /// unlearning; the positive control). Without it the verdict cannot pass.
+    #[arg(long, value_name = "FILE", requires = "samples")]
+    original: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "per-example")]
     variance: Variance,
-}
-
-/// One attack in the report. JSON names are a contract (`docs/mia.md` §6).
-#[derive(Debug, Serialize)]
-struct AttackReport {
-    description: String,
-    #[serde(flatten)]
-    summary: RocSummary,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    evaluated: Option<EvaluatedRate>,
-}
-
-/// The report of `unlearn-audit mia`.
-#[derive(Debug, Serialize)]
-struct MiaReport {
-    provenance: Provenance,
-    /// `population`, `lira`, `rmia` or `ulira`.
-    mode: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    members: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    nonmembers: Option<String>,
-    attacks: serde_json::Map<String, serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    compatibility: Option<serde_json::Map<String, serde_json::Value>>,
-    /// `mia ulira --samples`: where the shadow populations and targets came from.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    samples: Option<serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reference: Option<ReferenceReport>,
-    #[serde(flatten)]
-    outcome: Outcome,
-    #[serde(skip)]
-    rows: Vec<(String, RocSummary)>,
-    #[serde(skip)]
-    gap_rows: Vec<AttackGap>,
-}
-
-#[derive(Debug, Serialize)]
-struct ReferenceReport {
-    model: String,
-    attacks: serde_json::Map<String, serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    compatibility: Option<serde_json::Map<String, serde_json::Value>>,
-    /// AUC(unlearned) − AUC(retrained) per attack, paired DeLong, Bonferroni over attacks.
-    gaps: Vec<AttackGap>,
-    family_confidence: f64,
-}
-
-impl Finding for MiaReport {
-    fn title(&self) -> String {
-        format!("Membership inference ({})", self.mode)
-    }
-    fn outcome(&self) -> Outcome {
-        self.outcome.clone()
-    }
-    fn markdown(&self) -> String {
-        let fprs: Vec<String> = self
-            .rows
-            .first()
-            .map(|r| r.1.tpr_at_fpr.keys().cloned().collect())
-            .unwrap_or_default();
-        let mut header = vec!["attack".to_string(), "AUC".into(), "AUC CI".into()];
-        header.extend(fprs.iter().map(|f| format!("TPR@{f}")));
-        header.extend(["advantage".into(), "n1/n0".into()]);
-        let mut table = Table::new(header);
-        for (name, s) in &self.rows {
-            let mut row = vec![
-                name.clone(),
-                fmt_number(s.auc),
-                s.auc_ci
-                    .map(|ci| format!("[{}, {}]", fmt_number(ci.lower), fmt_number(ci.upper)))
-                    .unwrap_or_else(|| "—".into()),
-            ];
-            // `*`: α < 1/n0, the data cannot resolve this level.
-            row.extend(fprs.iter().map(|f| {
-                let value = fmt_optional(s.tpr_at_fpr.get(f).copied());
-                if s.tpr_at_fpr_resolved.get(f) == Some(&false) {
-                    format!("{value}*")
-                } else {
-                    value
-                }
-            }));
-            row.push(fmt_number(s.advantage));
-            row.push(format!("{}/{}", s.n_members, s.n_nonmembers));
-            table.row(row);
-        }
-        let mut text = table.markdown();
-        if let Some(first) = self.rows.first() {
-            text.push_str(&format!(
-                "\nSmallest FPR these non-members resolve: {} (1/n0); `*` marks levels below it.\n",
-                fmt_number(first.1.min_resolvable_fpr)
-            ));
-        }
-        if let Some(modes) = &self.compatibility {
-            let mut table = Table::new(["compatibility mode", "value", "ideal"]);
-            for (name, mode) in modes {
-                table.row([
-                    name.clone(),
-                    fmt_optional(mode["value"].as_f64()),
-                    mode["ideal"]
-                        .as_f64()
-                        .map(fmt_number)
-                        .unwrap_or_else(|| "retrained model's value".into()),
-                ]);
-            }
-            text.push('\n');
-            text.push_str(&table.markdown());
-        }
-        if !self.gap_rows.is_empty() {
-            let mut gaps =
-                Table::new(["attack", "AUC unlearned", "AUC retrained", "gap", "gap CI"]);
-            for g in &self.gap_rows {
-                gaps.row([
-                    g.attack.clone(),
-                    fmt_number(g.unlearned_auc),
-                    fmt_number(g.retrained_auc),
-                    fmt_number(g.auc_gap),
-                    g.auc_gap_ci
-                        .map(|ci| format!("[{}, {}]", fmt_number(ci.lower), fmt_number(ci.upper)))
-                        .unwrap_or_else(|| "—".into()),
-                ]);
-            }
-            text.push_str("\nGap to the retrained model:\n\n");
-            text.push_str(&gaps.markdown());
-        }
-        text.push_str(&format!("\nOutcome: {}\n", describe(&self.outcome)));
-        text
-    }
-}
-
-fn describe(outcome: &Outcome) -> String {
-    match outcome {
-        Outcome::Info => "measurement only (give --reference for a verdict)".into(),
-        Outcome::Pass => "indistinguishable from retraining".into(),
-        Outcome::Fail { reason } => format!("FAIL: {reason}"),
-        Outcome::Inconclusive { reason } => format!("inconclusive: {reason}"),
-    }
-}
-
-fn attack_json(
-    description: &str,
-    summary: &RocSummary,
-    evaluated: Option<&EvaluatedRate>,
-) -> anyhow::Result<serde_json::Value> {
-    Ok(serde_json::to_value(AttackReport {
-        description: description.to_string(),
-        summary: summary.clone(),
-        evaluated: evaluated.cloned(),
-    })?)
-}
-
-fn compatibility_json(
-    modes: &[Compatibility],
-) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
-    let mut map = serde_json::Map::new();
-    for mode in modes {
-        map.insert(mode.name.clone(), serde_json::to_value(mode)?);
-    }
-    Ok(map)
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
@@ -396,188 +252,39 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 
 // ------------------------------------------------------------------ population attacks
 
-struct ModelRun {
-    attacks: Vec<AttackOutcome>,
-    compatibility: Vec<Compatibility>,
-    /// SalUn MIA-Efficacy (needs `--evaluate`): also under `attacks.salun_mia_efficacy`.
-    salun: Option<SalunMiaEfficacy>,
-}
-
-fn run_model(args: &Args, model: &Path, config: &PopulationConfig) -> anyhow::Result<ModelRun> {
-    let labels_path = args.labels.as_deref().expect("required by clap");
-    let labels = load_labels(labels_path)?;
-    let members_name = args.members.as_deref().expect("required by clap");
-    let nonmembers_name = args.nonmembers.as_deref().expect("required by clap");
-    let kind = match args.outputs_are {
-        OutputsAre::Logits => OutputKind::Logits,
-        OutputsAre::Probabilities => OutputKind::Probabilities,
-    };
-    let load = |split: &str| load_labelled_logits(model, labels_path, &labels, split, kind);
-    let members = load(members_name)?;
-    let nonmembers = load(nonmembers_name)?;
-    let evaluate = args.evaluate.as_deref().map(load).transpose()?;
-    let context = |split: &str| format!("{}: split `{split}`", model.join("outputs.npz").display());
-    let members_view =
-        SplitOutputs::new(members_name, members.logits.view(), members.labels.clone())
-            .with_context(|| context(members_name))?;
-    let nonmembers_view = SplitOutputs::new(
-        nonmembers_name,
-        nonmembers.logits.view(),
-        nonmembers.labels.clone(),
-    )
-    .with_context(|| context(nonmembers_name))?;
-    let evaluate_view = match (&evaluate, args.evaluate.as_deref()) {
-        (Some(split), Some(name)) => Some(
-            SplitOutputs::new(name, split.logits.view(), split.labels.clone())
-                .with_context(|| context(name))?,
-        ),
-        _ => None,
-    };
-    let attacks = population_attacks(
-        &members_view,
-        &nonmembers_view,
-        evaluate_view.as_ref(),
-        config,
-    )
-    .with_context(|| format!("{}", model.display()))?;
-    let compatibility = compatibility_modes(
-        &members_view,
-        &nonmembers_view,
-        evaluate_view.as_ref(),
-        config.seed,
-    )
-    .with_context(|| format!("{}", model.display()))?;
-    let mut compatibility = compatibility;
-    let salun = match &evaluate_view {
-        Some(target) => {
-            let salun = salun_mia_efficacy(
-                &members_view,
-                &nonmembers_view,
-                target,
-                config.roc.confidence,
-            )
-            .with_context(|| format!("{}", model.display()))?;
-            compatibility.push(Compatibility {
-                name: "salun_mia_efficacy".into(),
-                value: salun.value,
-                definition: "MIA-Efficacy (confidence entry): share of the evaluated split \
-                             predicted non-member by an RBF SVC fitted on the first \
-                             |non-members| members vs the non-members",
-                ideal: None,
-                n_members: salun.n_shadow_train,
-                n_nonmembers: salun.n_shadow_test,
-                source: salun.source,
-            });
-            Some(salun)
-        }
-        None => None,
-    };
-    Ok(ModelRun {
-        attacks,
-        compatibility,
-        salun,
-    })
-}
-
 fn run_population(args: Args) -> anyhow::Result<u8> {
-    let (Some(model), Some(labels_path), Some(members), Some(nonmembers)) = (
-        args.model.clone(),
-        args.labels.clone(),
-        args.members.clone(),
-        args.nonmembers.clone(),
+    let (Some(model), Some(labels), Some(members), Some(nonmembers)) = (
+        args.model.as_deref(),
+        args.labels.as_deref(),
+        args.members.as_deref(),
+        args.nonmembers.as_deref(),
     ) else {
         bail!(
             "`mia` needs --model, --labels, --members and --nonmembers (or a subcommand: lira, rmia, ulira)"
         );
     };
-    if members == nonmembers {
-        bail!(
-            "--members and --nonmembers are the same split `{members}`: an attack needs both classes"
-        );
-    }
-    let config = PopulationConfig {
-        roc: args.common.roc_config(),
-        seed: args.common.seed,
-        fit_fraction: args.fit_fraction,
+    let request = PopulationRequest {
+        model,
+        labels,
+        members,
+        nonmembers,
+        evaluate: args.evaluate.as_deref(),
+        reference: args.reference.as_deref(),
+        original: args.original.as_deref(),
+        output_kind: match args.outputs_are {
+            OutputsAre::Logits => OutputKind::Logits,
+            OutputsAre::Probabilities => OutputKind::Probabilities,
+        },
+        config: PopulationConfig {
+            roc: args.common.roc_config(),
+            seed: args.common.seed,
+            fit_fraction: args.fit_fraction,
+        },
+        margin: args.common.margin,
+        compatibility: true,
     };
-    let unlearned = run_model(&args, &model, &config)?;
-    let mut provenance = Provenance::new();
-    for path in [model.join("outputs.npz"), labels_path.clone()] {
-        provenance.inputs.push(digest(&path)?);
-    }
-    let mut attacks = serde_json::Map::new();
-    let mut rows = Vec::new();
-    for attack in &unlearned.attacks {
-        attacks.insert(
-            attack.name.clone(),
-            attack_json(
-                attack.description,
-                &attack.summary,
-                attack.evaluated.as_ref(),
-            )?,
-        );
-        rows.push((attack.name.clone(), attack.summary.clone()));
-    }
-    if let Some(salun) = &unlearned.salun {
-        attacks.insert("salun_mia_efficacy".into(), serde_json::to_value(salun)?);
-    }
-    let (reference, outcome, gap_rows) = match &args.reference {
-        None => (None, Outcome::Info, Vec::new()),
-        Some(reference_dir) => {
-            provenance
-                .inputs
-                .push(digest(&reference_dir.join("outputs.npz"))?);
-            let retrained = run_model(&args, reference_dir, &config)?;
-            let pairs = unlearned
-                .attacks
-                .iter()
-                .zip(&retrained.attacks)
-                .map(|(u, r)| {
-                    debug_assert_eq!(u.name, r.name);
-                    (u.name.as_str(), &u.roc, &r.roc)
-                });
-            let (gaps, outcome) = compare_to_reference(pairs, args.common.confidence)?;
-            let mut reference_attacks = serde_json::Map::new();
-            for attack in &retrained.attacks {
-                reference_attacks.insert(
-                    attack.name.clone(),
-                    attack_json(
-                        attack.description,
-                        &attack.summary,
-                        attack.evaluated.as_ref(),
-                    )?,
-                );
-            }
-            if let Some(salun) = &retrained.salun {
-                reference_attacks.insert("salun_mia_efficacy".into(), serde_json::to_value(salun)?);
-            }
-            (
-                Some(ReferenceReport {
-                    model: reference_dir.display().to_string(),
-                    attacks: reference_attacks,
-                    compatibility: Some(compatibility_json(&retrained.compatibility)?),
-                    gaps: gaps.clone(),
-                    family_confidence: args.common.confidence,
-                }),
-                outcome,
-                gaps,
-            )
-        }
-    };
-    let report = MiaReport {
-        provenance,
-        mode: "population",
-        members: Some(members),
-        nonmembers: Some(nonmembers),
-        attacks,
-        compatibility: Some(compatibility_json(&unlearned.compatibility)?),
-        samples: None,
-        reference,
-        outcome,
-        rows,
-        gap_rows,
-    };
-    super::emit(&report, args.common.json)
+    let result = population_mia(&request)?;
+    super::emit(&MiaReport::population(&result), args.common.json)
 }
 
 pub(crate) fn digest(path: &Path) -> anyhow::Result<unlearn_audit::report::InputDigest> {
@@ -625,28 +332,6 @@ fn same_shape(file: &Path, a: (&str, &[usize]), b: (&str, &[usize])) -> anyhow::
     Ok(())
 }
 
-/// Members' and non-members' scores from a membership vector.
-fn split_by_membership(
-    file: &Path,
-    mask_name: &str,
-    scores: &[f64],
-    membership: &[bool],
-) -> anyhow::Result<Roc> {
-    let members: Vec<f64> = scores
-        .iter()
-        .zip(membership)
-        .filter(|p| *p.1)
-        .map(|p| *p.0)
-        .collect();
-    let nonmembers: Vec<f64> = scores
-        .iter()
-        .zip(membership)
-        .filter(|p| !*p.1)
-        .map(|p| *p.0)
-        .collect();
-    Roc::new(&members, &nonmembers).with_context(|| format!("{}: `{mask_name}`", file.display()))
-}
-
 fn shadow_report(
     mode: &'static str,
     file: &Path,
@@ -654,31 +339,19 @@ fn shadow_report(
     named_rocs: Vec<(String, String, Roc)>,
     reference: Option<ReferenceReport>,
     outcome: Outcome,
-    gap_rows: Vec<AttackGap>,
 ) -> anyhow::Result<u8> {
     let mut provenance = Provenance::new();
     provenance.inputs.push(digest(file)?);
-    let config = common.roc_config();
-    let mut attacks = serde_json::Map::new();
-    let mut rows = Vec::new();
-    for (name, description, roc) in named_rocs {
-        let summary = roc.summary(&config)?;
-        attacks.insert(name.clone(), attack_json(&description, &summary, None)?);
-        rows.push((name, summary));
-    }
-    let report = MiaReport {
-        provenance,
+    let margin = reference.as_ref().map(|_| common.margin);
+    let report = MiaReport::from_rocs(
         mode,
-        members: None,
-        nonmembers: None,
-        attacks,
-        compatibility: None,
-        samples: None,
+        provenance,
+        &common.roc_config(),
+        &named_rocs,
         reference,
+        margin,
         outcome,
-        rows,
-        gap_rows,
-    };
+    )?;
     super::emit(&report, common.json)
 }
 
@@ -710,30 +383,21 @@ fn run_lira(args: LiraArgs, common: &CommonArgs) -> anyhow::Result<u8> {
         scores: shadow_scores.view(),
         membership: shadow_in.view(),
     };
-    let variance: LiraVariance = args.variance.into();
-    let offline = match args.offline_test {
-        OfflineTestArg::OneSided => OfflineTest::OneSided,
-        OfflineTestArg::Logpdf => OfflineTest::TwoSidedLogpdf,
+    let request = LiraRequest {
+        shadow,
+        target: &target,
+        membership: &membership,
+        variance: args.variance.into(),
+        offline: match args.offline_test {
+            OfflineTestArg::OneSided => OfflineTest::OneSided,
+            OfflineTestArg::Logpdf => OfflineTest::TwoSidedLogpdf,
+        },
     };
-    let mut rocs = Vec::new();
-    for (name, mode) in [
-        ("lira_online", LiraMode::Online),
-        ("lira_offline", LiraMode::Offline(offline)),
-    ] {
-        let scores = lira_scores(&shadow, &target, LiraConfig { mode, variance })
-            .with_context(|| format!("{}", file.display()))?;
-        rocs.push((
-            name.to_string(),
-            format!("LiRA {name}, variance {:?}", args.variance),
-            split_by_membership(file, "target_in", &scores, &membership)?,
-        ));
-    }
-    rocs.push((
-        "global_threshold".to_string(),
-        "the target's own score, thresholded (no shadow models)".to_string(),
-        split_by_membership(file, "target_in", &target, &membership)?,
-    ));
-    shadow_report("lira", file, common, rocs, None, Outcome::Info, Vec::new())
+    let mut provenance = Provenance::new();
+    provenance.inputs.push(digest(file)?);
+    let report = lira_analysis(&request, &common.roc_config(), provenance)
+        .with_context(|| format!("{}", file.display()))?;
+    super::emit(&report, common.json)
 }
 
 fn run_rmia(args: RmiaArgs, common: &CommonArgs) -> anyhow::Result<u8> {
@@ -779,27 +443,18 @@ fn run_rmia(args: RmiaArgs, common: &CommonArgs) -> anyhow::Result<u8> {
         offline_a: args.offline_a,
         gamma: args.gamma,
     };
-    let scores = rmia_scores(&input, config).with_context(|| format!("{}", file.display()))?;
     let membership = target_in.to_vec();
-    let rocs = vec![
-        (
-            "rmia".to_string(),
-            format!(
-                "RMIA {}, a = {}, γ = {}, {} population points",
-                if args.online { "online" } else { "offline" },
-                args.offline_a,
-                args.gamma,
-                population.len()
-            ),
-            split_by_membership(file, "target_in", &scores, &membership)?,
-        ),
-        (
-            "global_threshold".to_string(),
-            "the target's own Pr(x|θ), thresholded (no reference models)".to_string(),
-            split_by_membership(file, "target_in", &target, &membership)?,
-        ),
-    ];
-    shadow_report("rmia", file, common, rocs, None, Outcome::Info, Vec::new())
+    let mut provenance = Provenance::new();
+    provenance.inputs.push(digest(file)?);
+    let report = rmia_analysis(
+        &input,
+        config,
+        &membership,
+        &common.roc_config(),
+        provenance,
+    )
+    .with_context(|| format!("{}", file.display()))?;
+    super::emit(&report, common.json)
 }
 
 fn run_ulira(args: UliraArgs, common: &CommonArgs) -> anyhow::Result<u8> {
@@ -844,87 +499,70 @@ fn run_ulira(args: UliraArgs, common: &CommonArgs) -> anyhow::Result<u8> {
         .enumerate()
         .map(|(i, &c)| decode("target_state", i, c))
         .collect::<anyhow::Result<_>>()?;
-    // Points of the evaluation: forget (positives) and held out (negatives); retained excluded.
-    let evaluated: Vec<usize> = (0..target_states.len())
-        .filter(|&i| target_states[i] != UnlearningState::Retained)
-        .collect();
-    let membership: Vec<bool> = evaluated
-        .iter()
-        .map(|&i| target_states[i] == UnlearningState::Unlearned)
-        .collect();
-    let score_rows = |target: &[f64]| -> anyhow::Result<Vec<f64>> {
-        let all = ulira_scores(
-            shadow_scores.view(),
-            states.view(),
-            target,
-            args.variance.into(),
-        )
-        .with_context(|| format!("{}", file.display()))?;
-        Ok(evaluated.iter().map(|&i| all[i]).collect())
-    };
-    let target = target_scores.to_vec();
-    let unlearned_scores = score_rows(&target)?;
-    let unlearned_roc = split_by_membership(file, "target_state", &unlearned_scores, &membership)?;
-    let target_phi: Vec<f64> = evaluated.iter().map(|&i| target[i]).collect();
-    let population_roc = split_by_membership(file, "target_state", &target_phi, &membership)?;
-    let rocs = vec![
-        (
-            "ulira".to_string(),
-            "U-LiRA: per-example LRT, unlearned vs held-out shadow models".to_string(),
-            unlearned_roc.clone(),
-        ),
-        (
-            "global_threshold".to_string(),
-            "the target's own φ, thresholded (a population U-MIA)".to_string(),
-            population_roc.clone(),
-        ),
-    ];
-    let (reference, outcome, gap_rows) = if npz.contains("retrained_scores") {
-        let retrained = array1(file, "retrained_scores", npz.array_f64("retrained_scores")?)?;
+    let optional = |name: &str| -> anyhow::Result<Option<Vec<f64>>> {
+        if !npz.contains(name) {
+            return Ok(None);
+        }
+        let array = array1(file, name, npz.array_f64(name)?)?;
         same_shape(
             file,
             ("target_scores", target_scores.shape()),
-            ("retrained_scores", retrained.shape()),
+            (name, array.shape()),
         )?;
-        let retrained = retrained.to_vec();
-        let retrained_roc =
-            split_by_membership(file, "target_state", &score_rows(&retrained)?, &membership)?;
-        let retrained_phi: Vec<f64> = evaluated.iter().map(|&i| retrained[i]).collect();
-        let retrained_population =
-            split_by_membership(file, "target_state", &retrained_phi, &membership)?;
-        let (gaps, outcome) = compare_to_reference(
-            [
-                ("ulira", &unlearned_roc, &retrained_roc),
-                ("global_threshold", &population_roc, &retrained_population),
-            ],
-            common.confidence,
-        )?;
-        let config = common.roc_config();
-        let mut attacks = serde_json::Map::new();
-        for (name, roc) in [
-            ("ulira", &retrained_roc),
-            ("global_threshold", &retrained_population),
-        ] {
-            attacks.insert(
-                name.into(),
-                attack_json("on the retrained model", &roc.summary(&config)?, None)?,
-            );
-        }
-        (
+        Ok(Some(array.to_vec()))
+    };
+    let retrained = optional("retrained_scores")?;
+    // The positive control: the original model's φ (before unlearning), when given.
+    let original = optional("original_scores")?.filter(|_| retrained.is_some());
+    let target = target_scores.to_vec();
+    let analysis = ulira_analysis(
+        &UliraInput {
+            shadow_scores: shadow_scores.view(),
+            shadow_states: states.view(),
+            target_states: &target_states,
+            unlearned: &target,
+            retrained: retrained.as_deref(),
+            original: original.as_deref(),
+            variance: args.variance.into(),
+            threshold_attack: "global_threshold",
+        },
+        common.confidence,
+        common.margin,
+    )
+    .with_context(|| format!("{}: `target_state`", file.display()))?;
+    let config = common.roc_config();
+    let reference = match &analysis.retrained {
+        Some(r) => {
+            let mut attacks = serde_json::Map::new();
+            for (name, roc) in [("ulira", &r.ulira), ("global_threshold", &r.threshold)] {
+                attacks.insert(
+                    name.into(),
+                    attack_json("on the retrained model", &roc.summary(&config)?, None),
+                );
+            }
             Some(ReferenceReport {
                 model: "retrained_scores".into(),
                 attacks,
                 compatibility: None,
-                gaps: gaps.clone(),
+                gaps: analysis.gaps.clone(),
                 family_confidence: common.confidence,
-            }),
-            outcome,
-            gaps,
-        )
-    } else {
-        (None, Outcome::Info, Vec::new())
+            })
+        }
+        None => None,
     };
-    shadow_report("ulira", file, common, rocs, reference, outcome, gap_rows)
+    let rocs = vec![
+        (
+            "ulira".to_string(),
+            "U-LiRA: per-example LRT, unlearned vs held-out shadow models".to_string(),
+            analysis.unlearned.ulira.clone(),
+        ),
+        (
+            "global_threshold".to_string(),
+            "the target's own φ, thresholded (a population U-MIA)".to_string(),
+            analysis.unlearned.threshold.clone(),
+        ),
+    ];
+    shadow_report("ulira", file, common, rocs, reference, analysis.outcome)
 }
 
 /// `mia ulira --samples DIR`: U-LiRA from the runs of `unlearn-audit sample`.
@@ -986,37 +624,73 @@ fn run_ulira_samples(args: &UliraArgs, dir: &Path, common: &CommonArgs) -> anyho
         .with_context(|| format!("{}", dir.display()))?;
     let ulira_roc = Roc::new(&scores.ulira_positives, &scores.ulira_negatives)?;
     let phi_roc = Roc::new(&scores.phi_positives, &scores.phi_negatives)?;
-    let (gaps, outcome) = compare_to_chance(
-        [("ulira", &ulira_roc), ("global_threshold", &phi_roc)],
+    // The positive control: the original model's φ scored like a target.
+    let original_scores = match &args.original {
+        Some(path) => {
+            let array = array1(path, "original", unlearn_audit::io::read_npy_f64(path)?)?;
+            if array.len() != unlearned.ncols() {
+                bail!(
+                    "{}: {} scores, but the samples have {} forget examples",
+                    path.display(),
+                    array.len(),
+                    unlearned.ncols()
+                );
+            }
+            let original = array.to_vec();
+            let control = RunsInput {
+                unlearned: unlearned.view(),
+                retrained: retrained.view(),
+                target: Some(&original),
+                holdout,
+            };
+            Some(
+                ulira_runs_scores(&control, args.variance.into())
+                    .with_context(|| format!("{}", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    let control_rocs = match &original_scores {
+        Some(c) => Some((
+            Roc::new(&c.ulira_positives, &c.ulira_negatives)?,
+            Roc::new(&c.phi_positives, &c.phi_negatives)?,
+        )),
+        None => None,
+    };
+    let (gaps, outcome) = equivalence_to_chance(
+        &[
+            ("ulira", &ulira_roc, control_rocs.as_ref().map(|c| &c.0)),
+            (
+                "global_threshold",
+                &phi_roc,
+                control_rocs.as_ref().map(|c| &c.1),
+            ),
+        ],
         common.confidence,
-    )?;
+        common.margin,
+    )
+    .with_context(|| format!("{}", dir.display()))?;
     let mut provenance = Provenance::new();
     for path in [&manifest_path, &unlearned_path, &retrained_path] {
         provenance.inputs.push(digest(path)?);
     }
-    if let Some(path) = &args.target {
+    for path in [&args.target, &args.original].into_iter().flatten() {
         provenance.inputs.push(digest(path)?);
     }
-    let config = common.roc_config();
-    let mut attacks = serde_json::Map::new();
-    let mut rows = Vec::new();
-    for (name, description, roc) in [
+    let rocs = vec![
         (
-            "ulira",
+            "ulira".to_string(),
             "U-LiRA: per forget example, Gaussian LRT of the unlearned runs vs the retrained \
-             runs; target runs (positives) vs held-out retrained runs (negatives)",
-            &ulira_roc,
+             runs; target runs (positives) vs held-out retrained runs (negatives)"
+                .to_string(),
+            ulira_roc,
         ),
         (
-            "global_threshold",
-            "φ itself, one threshold for every example (a population U-MIA)",
-            &phi_roc,
+            "global_threshold".to_string(),
+            "φ itself, one threshold for every example (a population U-MIA)".to_string(),
+            phi_roc,
         ),
-    ] {
-        let summary = roc.summary(&config)?;
-        attacks.insert(name.into(), attack_json(description, &summary, None)?);
-        rows.push((name.to_string(), summary));
-    }
+    ];
     let samples = serde_json::json!({
         "dir": dir.display().to_string(),
         "mechanism": manifest["mechanism"],
@@ -1029,27 +703,25 @@ fn run_ulira_samples(args: &UliraArgs, dir: &Path, common: &CommonArgs) -> anyho
             Some(path) => path.display().to_string(),
             None => format!("the last {holdout} unlearned run(s)"),
         },
+        "original": args.original.as_ref().map(|p| p.display().to_string()),
         "shadow_unlearned_runs": scores.shadow_unlearned_runs,
         "shadow_retrained_runs": scores.shadow_retrained_runs,
     });
-    let report = MiaReport {
+    let mut report = MiaReport::from_rocs(
+        "ulira",
         provenance,
-        mode: "ulira",
-        members: None,
-        nonmembers: None,
-        attacks,
-        compatibility: None,
-        samples: Some(samples),
-        reference: Some(ReferenceReport {
+        &common.roc_config(),
+        &rocs,
+        Some(ReferenceReport {
             model: "chance: a target exchangeable with the retrained runs has AUC ½".into(),
             attacks: serde_json::Map::new(),
             compatibility: None,
-            gaps: gaps.clone(),
+            gaps,
             family_confidence: common.confidence,
         }),
+        Some(common.margin),
         outcome,
-        rows,
-        gap_rows: gaps,
-    };
+    )?;
+    report.samples = Some(samples);
     super::emit(&report, common.json)
 }

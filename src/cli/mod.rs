@@ -18,7 +18,7 @@ pub fn emit<F: Finding>(finding: &F, json: bool) -> anyhow::Result<u8> {
         print!("{}", report::to_json(finding)?);
     } else {
         println!("# {}\n", finding.title());
-        print!("{}", finding.text());
+        print!("{}", report::round_floats(&finding.text()));
     }
     Ok(finding.outcome().exit_code())
 }

@@ -6,8 +6,9 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use unlearn_audit::plan::{PlanProgress, load_plan, render_html, run_plan};
+
+use super::progress::Progress;
 use unlearn_audit::report::{self, Finding};
 
 /// Arguments of `unlearn-audit run`.
@@ -24,37 +25,71 @@ pub struct Args {
     json: bool,
 }
 
-/// A progress bar on stderr; indicatif draws nothing when stderr is not a terminal.
-struct Bar(ProgressBar);
+/// Plan progress: a bar over the plan's steps on a terminal (sampling runs in its message),
+/// rate-limited `progress:` lines otherwise (`super::progress`).
+struct Bar {
+    steps: Progress,
+    runs: Progress,
+    step_started: std::sync::atomic::AtomicBool,
+}
 
 impl PlanProgress for Bar {
     fn start(&self, total: usize) {
-        self.0.set_length(total as u64);
+        self.steps.set_total(total as u64);
     }
     fn step(&self, name: &str) {
-        if self.0.message().is_empty() {
-            self.0.set_message(name.to_string());
+        let done = if self
+            .step_started
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            self.steps.done() + 1
         } else {
-            self.0.inc(1);
-            self.0.set_message(name.to_string());
-        }
+            0
+        };
+        self.steps.set_position(done, Some(name));
     }
     fn runs(&self, done: usize, total: usize) {
-        self.0.set_message(format!("sampling: {done}/{total} runs"));
+        if self.runs.total() != total as u64 {
+            self.runs.set_total(total as u64);
+        }
+        self.runs.set_position(done as u64, None);
+        self.steps.set_position(
+            self.steps.done(),
+            Some(&format!("sampling: {done}/{total} runs")),
+        );
     }
-    fn finish(&self) {
-        self.0.finish_and_clear();
-    }
+    fn finish(&self) {}
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let plan = load_plan(&args.plan)?;
-    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{pos}/{len}] {msg} ({elapsed})")
-            .expect("static template"),
+    let label = format!("run {}", args.plan.display());
+    let bar = Bar {
+        steps: Progress::new(&label, "{spinner} [{pos}/{len}] {msg} ({elapsed})"),
+        runs: Progress::new(&format!("{label}: sampling"), "{msg}"),
+        step_started: std::sync::atomic::AtomicBool::new(false),
+    };
+    let report = run_plan(&plan, &bar);
+    let report = match report {
+        Ok(report) => report,
+        Err(error) => {
+            bar.steps.finish("stopped", "input error (exit 2)");
+            return Err(error.into());
+        }
+    };
+    let runs = bar.runs.total();
+    bar.steps.finish(
+        &format!(
+            "{} steps{}",
+            bar.steps.total(),
+            if runs > 0 {
+                format!(", {runs} sampled runs")
+            } else {
+                String::new()
+            }
+        ),
+        &format!("outcome {}", report.outcome().name()),
     );
-    let report = run_plan(&plan, &Bar(bar))?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("{}: cannot create the output directory", args.out.display()))?;
     let json = report::to_json(&report)?;
@@ -63,9 +98,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         std::fs::write(&path, text).with_context(|| format!("{}: cannot write", path.display()))
     };
     write("report.json", &json)?;
+    // Reasons assembled from raw floats are rounded for reading; report.json keeps them.
     write(
         "report.md",
-        &format!("# {}\n\n{}", report.title(), report.markdown()),
+        &report::round_floats(&format!("# {}\n\n{}", report.title(), report.markdown())),
     )?;
     write("report.html", &render_html(&report))?;
     if args.json {
@@ -74,12 +110,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         println!("# {}\n", report.title());
         println!(
             "{}",
-            report
-                .text()
-                .split("\n## ")
-                .next()
-                .unwrap_or_default()
-                .trim_end()
+            report::round_floats(
+                report
+                    .text()
+                    .split("\n## ")
+                    .next()
+                    .unwrap_or_default()
+                    .trim_end()
+            )
         );
         println!("\n## Rules\n");
         print!("{}", report.rules_table().markdown());

@@ -53,8 +53,9 @@ pub struct Args {
     /// Master seed: run t, side s uses ChaCha8 stream 2t + s.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// What each run records: weights, forget-scores, forget-losses or statistic (default:
-    /// weights; with --trial-command, what the command's files hold, written to the manifest).
+    /// What each run records: weights, forget-scores, forget-losses or statistic (default
+    /// weights). With --trial-command: what the command records (written to the manifest;
+    /// no default).
     #[arg(long)]
     record: Option<String>,
     /// Output directory.
@@ -121,6 +122,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         seed: args.seed,
         record,
         options: args.options.clone(),
+        checkpoint: Some(args.out.join(".checkpoint")),
     };
     let observer = ProgressBarObserver::new(name);
     let runs = sample_in_process(&request, &observer)?;
@@ -140,6 +142,12 @@ fn run_command(args: &Args, command: &str) -> anyhow::Result<u8> {
     };
     let observer = ProgressBarObserver::new("external runs");
     let summary = run_external(&options, &observer)?;
+    if summary.replaced_invalid > 0 {
+        eprintln!(
+            "note: {} existing run file(s) did not validate and were re-run",
+            summary.replaced_invalid
+        );
+    }
     Manifest::external(&options, record, &summary).write(&args.out)?;
     Ok(0)
 }

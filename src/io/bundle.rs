@@ -162,7 +162,7 @@ pub fn load_labelled_logits(
     labels_path: &Path,
     labels: &Labels,
     split: &str,
-    kind: crate::metrics::OutputKind,
+    kind: super::OutputKind,
 ) -> Result<LabelledLogits, IoError> {
     let outputs_path = bundle_dir.join(OUTPUTS_FILE);
     let raw = load_bundle(bundle_dir)?.output(split)?.to_f64()?;
@@ -201,7 +201,14 @@ pub fn load_labelled_logits(
     let mut logits = raw
         .into_shape_with_order((rows, k))
         .map_err(|e| IoError::invalid(&outputs_path, split, e.to_string()))?;
-    if kind == crate::metrics::OutputKind::Probabilities {
+    if kind == super::OutputKind::Logits {
+        let mut detector = super::ProbabilityLikeRows::new(k);
+        if let Some(values) = logits.as_slice() {
+            detector.observe(values);
+        }
+        detector.finish(&outputs_path, split)?;
+    }
+    if kind == super::OutputKind::Probabilities {
         for (row_index, mut row) in logits.rows_mut().into_iter().enumerate() {
             if let Some(p) = row.iter().find(|p| !(p.is_finite() && **p >= 0.0)) {
                 return Err(IoError::invalid(

@@ -4,14 +4,15 @@
 //!
 //! Large files are memory-mapped and exposed as typed views ([`RawArray`]: dtype, byte order,
 //! shape, memory order, byte offset) that decode ranges of elements into a caller's `f64`
-//! buffer, so nothing is loaded twice or copied whole into f64. Small arrays (labels, score
+//! buffer, so nothing is loaded twice or copied whole into f64. What each reader refuses, and
+//! the caps that bound time and memory, are in `docs/robustness.md`. Small arrays (labels, score
 //! matrices, masks) have fully decoding helpers ([`NpzFile::array_f64`], [`read_npy_f64`]).
 
 mod bundle;
-mod compare;
 pub mod llm;
 mod npy;
 mod npz;
+mod probabilities;
 mod raw;
 mod sample_set;
 mod table;
@@ -21,18 +22,26 @@ pub use bundle::{
     ACTIVATIONS_FILE, LabelledLogits, Labels, ModelBundle, OUTPUTS_FILE, WEIGHTS_FILE, load_bundle,
     load_labelled_logits, load_labels,
 };
-pub use compare::{
-    CompareError, CompareOptions, CompareProvenance, Comparison, InputFile, WeightDtypes,
-    compare_bundles,
-};
 pub use npy::{open_npy, read_npy_f64};
 pub use npz::NpzFile;
+pub use probabilities::ProbabilityLikeRows;
 pub use raw::{ByteOrder, Dtype, MemoryOrder, RawArray};
 pub use sample_set::{SampleSet, load_sample_set};
-pub use table::{LabelledTable, read_labelled_csv};
+pub use table::{LabelledTable, MAX_CLASSES, MAX_FEATURE_ABS, read_labelled_csv};
 pub use weights::WeightsFile;
 
 use std::path::PathBuf;
+
+/// Whether an output array holds logits (softmax is applied) or probabilities (validated:
+/// finite, non-negative, rows summing to one within [`crate::tolerance::PROBABILITY_ROW_SUM`]).
+/// A property of the files, so it lives in `io`; `metrics` re-exports it. See
+/// `docs/metrics.md` §2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputKind {
+    Logits,
+    Probabilities,
+}
 
 /// Errors raised while reading evidence from files. Every variant carries the file, and the
 /// array or tensor where one is involved.
@@ -89,5 +98,64 @@ const _: () = {
     assert_send_sync::<ModelBundle>();
     assert_send_sync::<Labels>();
     assert_send_sync::<IoError>();
-    assert_send_sync::<CompareError>();
 };
+
+/// Entry points for the fuzz targets in `fuzz/` (`docs/robustness.md`): each runs a loader over
+/// bytes in memory exactly as over a file, then decodes every array it accepted. Not part of
+/// the supported API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::raw::Storage;
+    use super::{IoError, NpzFile, WeightsFile};
+
+    fn owned(data: &[u8]) -> Storage {
+        Storage::Owned(Arc::new(data.to_vec()))
+    }
+
+    /// An `.npy` file's bytes: parse, then decode as f64, i64 and bool.
+    pub fn npy(data: &[u8]) -> Result<(), IoError> {
+        let path = Path::new("fuzz.npy");
+        if data.is_empty() {
+            return Err(IoError::format(path, "file is empty"));
+        }
+        let raw = super::npy::raw_from_storage(path, "fuzz", owned(data), 0)?;
+        let _ = raw.to_f64_unchecked();
+        let _ = raw.to_i64();
+        let _ = raw.to_bool();
+        Ok(())
+    }
+
+    /// An `.npz` archive's bytes: open, then read every member.
+    pub fn npz(data: &[u8]) -> Result<(), IoError> {
+        let file = NpzFile::from_storage(Path::new("fuzz.npz"), owned(data))?;
+        for name in file.names().to_vec() {
+            if let Ok(raw) = file.array(&name) {
+                let _ = raw.to_f64_unchecked();
+                let _ = raw.to_i64();
+            }
+        }
+        Ok(())
+    }
+
+    /// A `.safetensors` file's bytes: open, then decode every tensor.
+    pub fn safetensors(data: &[u8]) -> Result<(), IoError> {
+        let path = Path::new("fuzz.safetensors");
+        if data.is_empty() {
+            return Err(IoError::format(path, "file is empty"));
+        }
+        let file = WeightsFile::from_storage(path, owned(data))?;
+        for tensor in file.tensors() {
+            let mut out = vec![0.0; tensor.len().min(1 << 16)];
+            tensor.decode_into(0, &mut out)?;
+        }
+        Ok(())
+    }
+
+    /// A labelled CSV's bytes, label column `label`.
+    pub fn csv(data: &[u8]) -> Result<(), IoError> {
+        super::table::read_labelled_csv_from(Path::new("fuzz.csv"), "label", data).map(|_| ())
+    }
+}

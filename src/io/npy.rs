@@ -11,7 +11,7 @@ use super::raw::{ByteOrder, Dtype, MemoryOrder, RawArray, Storage, map_file};
 
 /// Largest header we accept. numpy writes headers of a few hundred bytes; anything beyond
 /// this is corrupt (an "absurd header length").
-const MAX_HEADER_LEN: usize = 1 << 20;
+pub(crate) const MAX_HEADER_LEN: usize = 1 << 20;
 
 /// Parsed npy header: where the data starts and how to read it.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,26 +58,37 @@ pub(crate) fn parse_header(bytes: &[u8], path: &Path, name: &str) -> Result<NpyH
     }
     let text = std::str::from_utf8(&bytes[start..end])
         .map_err(|_| bad("header is not valid text".into()))?;
-    let descr =
-        dict_value(text, "descr").ok_or_else(|| bad(format!("header has no 'descr': {text}")))?;
-    let descr = descr.trim();
-    if descr.starts_with('[') {
-        return Err(bad(format!(
-            "structured dtype {descr} is not supported (need a plain numeric array)"
-        )));
-    }
-    let descr = descr.trim_matches(|c| c == '\'' || c == '"');
-    let (dtype, byte_order) = parse_descr(descr).map_err(bad)?;
-    let fortran = dict_value(text, "fortran_order")
-        .ok_or_else(|| bad(format!("header has no 'fortran_order': {text}")))?;
-    let order = match fortran.trim() {
-        "True" => MemoryOrder::Fortran,
-        "False" => MemoryOrder::C,
-        other => return Err(bad(format!("bad fortran_order {other}"))),
+    let dict =
+        parse_dict(text).map_err(|m| bad(format!("malformed header ({m}): {}", clip(text))))?;
+    let (dtype, byte_order) = match dict.descr {
+        HeaderValue::Text(descr) => parse_descr(descr).map_err(bad)?,
+        HeaderValue::List => {
+            return Err(bad(
+                "structured dtype (a list descr) is not supported (need a plain numeric array)"
+                    .into(),
+            ));
+        }
+        _ => return Err(bad(format!("'descr' is not a type string: {}", clip(text)))),
     };
-    let shape_text =
-        dict_value(text, "shape").ok_or_else(|| bad(format!("header has no 'shape': {text}")))?;
-    let shape = parse_shape(shape_text).map_err(bad)?;
+    let order = match dict.fortran_order {
+        HeaderValue::Bool(true) => MemoryOrder::Fortran,
+        HeaderValue::Bool(false) => MemoryOrder::C,
+        _ => {
+            return Err(bad(format!(
+                "'fortran_order' is not True or False: {}",
+                clip(text)
+            )));
+        }
+    };
+    let shape = match dict.shape {
+        HeaderValue::Tuple(shape) => shape,
+        _ => {
+            return Err(bad(format!(
+                "'shape' is not a tuple of non-negative integers: {}",
+                clip(text)
+            )));
+        }
+    };
     Ok(NpyHeader {
         dtype,
         byte_order,
@@ -87,48 +98,189 @@ pub(crate) fn parse_header(bytes: &[u8], path: &Path, name: &str) -> Result<NpyH
     })
 }
 
-/// The raw text of the value of `key` in a Python dict literal (up to the matching `,` or `}`).
-fn dict_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
-    let needle_single = format!("'{key}'");
-    let needle_double = format!("\"{key}\"");
-    let at = text
-        .find(&needle_single)
-        .map(|i| i + needle_single.len())
-        .or_else(|| text.find(&needle_double).map(|i| i + needle_double.len()))?;
-    let rest = text[at..].trim_start().strip_prefix(':')?.trim_start();
-    // The value ends at the first top-level ',' or '}'.
-    let mut depth = 0i32;
-    let mut quote: Option<char> = None;
-    for (i, c) in rest.char_indices() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '\'' | '"') => quote = Some(c),
-            (None, '(' | '[') => depth += 1,
-            (None, ')' | ']') => depth -= 1,
-            (None, ',' | '}') if depth == 0 => return Some(&rest[..i]),
-            _ => {}
-        }
+/// A header text cut to 200 characters for messages.
+fn clip(text: &str) -> String {
+    let text = text.trim_end();
+    match text.char_indices().nth(200) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_string(),
     }
-    None
 }
 
-fn parse_shape(text: &str) -> Result<Vec<usize>, String> {
-    let inner = text
-        .trim()
-        .strip_prefix('(')
-        .and_then(|t| t.strip_suffix(')'))
-        .ok_or_else(|| format!("shape {text} is not a tuple"))?;
-    inner
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.trim_end_matches('L')
-                .parse::<usize>()
-                .map_err(|_| format!("bad dimension {s:?} in shape {text}"))
-        })
-        .collect()
+/// One value of the header dict.
+#[derive(Debug, Clone, PartialEq)]
+enum HeaderValue<'a> {
+    Text(&'a str),
+    Bool(bool),
+    Tuple(Vec<usize>),
+    /// A list (a structured dtype's descr); refused with its own message.
+    List,
+}
+
+/// The three keys numpy writes, each exactly once.
+struct HeaderDict<'a> {
+    descr: HeaderValue<'a>,
+    fortran_order: HeaderValue<'a>,
+    shape: HeaderValue<'a>,
+}
+
+/// Parses the header's Python dict literal strictly: `{'descr': '<f4', 'fortran_order':
+/// False, 'shape': (3, 4), }` followed only by padding. The keys must be exactly `descr`,
+/// `fortran_order` and `shape` (numpy refuses others), each once: a repeated key is refused
+/// (Python keeps the last, a naive reader the first; we keep neither). Values are a quoted
+/// string, `True`/`False`, a tuple of non-negative integers (`(7,)`, `()`, `(3, 4)`), or a list
+/// (a structured dtype). Nothing else is accepted.
+fn parse_dict(text: &str) -> Result<HeaderDict<'_>, String> {
+    let mut p = Cursor { text, at: 0 };
+    p.skip_ws();
+    p.expect('{')?;
+    let (mut descr, mut fortran, mut shape) = (None, None, None);
+    loop {
+        p.skip_ws();
+        if p.eat('}') {
+            break;
+        }
+        let key = p.string()?;
+        let slot = match key {
+            "descr" => &mut descr,
+            "fortran_order" => &mut fortran,
+            "shape" => &mut shape,
+            other => return Err(format!("unexpected key {other:?}")),
+        };
+        if slot.is_some() {
+            return Err(format!("key {key:?} appears twice"));
+        }
+        p.skip_ws();
+        p.expect(':')?;
+        p.skip_ws();
+        *slot = Some(p.value()?);
+        p.skip_ws();
+        if p.eat(',') {
+            continue;
+        }
+        p.skip_ws();
+        p.expect('}')?;
+        break;
+    }
+    p.skip_ws();
+    if p.at != text.len() {
+        return Err(format!("text after the closing brace at byte {}", p.at));
+    }
+    Ok(HeaderDict {
+        descr: descr.ok_or("no 'descr'")?,
+        fortran_order: fortran.ok_or("no 'fortran_order'")?,
+        shape: shape.ok_or("no 'shape'")?,
+    })
+}
+
+struct Cursor<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn rest(&self) -> &'a str {
+        &self.text[self.at..]
+    }
+    fn skip_ws(&mut self) {
+        let rest = self.rest();
+        self.at += rest.len() - rest.trim_start().len();
+    }
+    fn eat(&mut self, c: char) -> bool {
+        if self.rest().starts_with(c) {
+            self.at += c.len_utf8();
+            true
+        } else {
+            false
+        }
+    }
+    fn expect(&mut self, c: char) -> Result<(), String> {
+        if self.eat(c) {
+            Ok(())
+        } else {
+            Err(format!("expected '{c}' at byte {}", self.at))
+        }
+    }
+    fn string(&mut self) -> Result<&'a str, String> {
+        let rest = self.rest();
+        let quote = rest
+            .chars()
+            .next()
+            .filter(|c| *c == '\'' || *c == '"')
+            .ok_or_else(|| format!("expected a quoted string at byte {}", self.at))?;
+        let body = &rest[1..];
+        let end = body
+            .find([quote, '\\'])
+            .filter(|&i| body[i..].starts_with(quote))
+            .ok_or_else(|| format!("unterminated or escaped string at byte {}", self.at))?;
+        self.at += end + 2;
+        Ok(&body[..end])
+    }
+    fn value(&mut self) -> Result<HeaderValue<'a>, String> {
+        let rest = self.rest();
+        if rest.starts_with('\'') || rest.starts_with('"') {
+            return self.string().map(HeaderValue::Text);
+        }
+        for (word, value) in [("True", true), ("False", false)] {
+            if rest.starts_with(word) {
+                self.at += word.len();
+                return Ok(HeaderValue::Bool(value));
+            }
+        }
+        if rest.starts_with('[') {
+            // Skip a (possibly nested) list; it is refused by the caller.
+            let mut depth = 0usize;
+            for (i, c) in rest.char_indices() {
+                match c {
+                    '[' | '(' => depth += 1,
+                    ']' | ')' => {
+                        depth = depth.saturating_sub(1);
+                        if depth == 0 {
+                            self.at += i + 1;
+                            return Ok(HeaderValue::List);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            return Err("unterminated list".into());
+        }
+        if self.eat('(') {
+            let mut dims = Vec::new();
+            let mut trailing_comma = false;
+            loop {
+                self.skip_ws();
+                if self.eat(')') {
+                    break;
+                }
+                let rest = self.rest();
+                let digits =
+                    rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+                if digits == 0 {
+                    return Err(format!("expected a dimension at byte {}", self.at));
+                }
+                let dim = rest[..digits].parse::<usize>().map_err(|_| {
+                    format!("dimension {} does not fit in 64 bits", &rest[..digits])
+                })?;
+                self.at += digits;
+                self.eat('L');
+                dims.push(dim);
+                self.skip_ws();
+                trailing_comma = self.eat(',');
+                if !trailing_comma {
+                    self.skip_ws();
+                    self.expect(')')?;
+                    break;
+                }
+            }
+            // `(7)` is the integer 7 in Python, not a tuple.
+            if dims.len() == 1 && !trailing_comma {
+                return Err("shape (n) without a comma is not a tuple".into());
+            }
+            return Ok(HeaderValue::Tuple(dims));
+        }
+        Err(format!("unexpected value at byte {}", self.at))
+    }
 }
 
 /// Maps a numpy type string (`<f4`, `>i8`, `|b1`, `<f2`, ...) to a dtype and byte order.
@@ -206,18 +358,26 @@ mod tests {
 
     #[test]
     fn parses_numpy_headers() {
-        let text = "{'descr': '<f4', 'fortran_order': True, 'shape': (3, 4), }";
-        assert_eq!(dict_value(text, "descr"), Some("'<f4'"));
-        assert_eq!(
-            dict_value(text, "fortran_order").map(str::trim),
-            Some("True")
-        );
-        assert_eq!(
-            parse_shape(dict_value(text, "shape").unwrap()).unwrap(),
-            vec![3, 4]
-        );
-        assert_eq!(parse_shape("()").unwrap(), Vec::<usize>::new());
-        assert_eq!(parse_shape("(7,)").unwrap(), vec![7]);
+        let text = "{'descr': '<f4', 'fortran_order': True, 'shape': (3, 4), }          \n";
+        let dict = parse_dict(text).unwrap();
+        assert_eq!(dict.descr, HeaderValue::Text("<f4"));
+        assert_eq!(dict.fortran_order, HeaderValue::Bool(true));
+        assert_eq!(dict.shape, HeaderValue::Tuple(vec![3, 4]));
+        let shape = |s: &str| -> Result<HeaderValue<'static>, String> {
+            parse_dict(&format!(
+                "{{'descr': '<f4', 'fortran_order': False, 'shape': {s}}}"
+            ))
+            .map(|d| match d.shape {
+                HeaderValue::Tuple(t) => HeaderValue::Tuple(t),
+                _ => HeaderValue::List,
+            })
+        };
+        assert_eq!(shape("()").unwrap(), HeaderValue::Tuple(vec![]));
+        assert_eq!(shape("(7,)").unwrap(), HeaderValue::Tuple(vec![7]));
+        assert_eq!(shape("(7L, 2L)").unwrap(), HeaderValue::Tuple(vec![7, 2]));
+        assert!(shape("(7)").is_err());
+        assert!(shape("(-1,)").is_err());
+        assert!(shape("(99999999999999999999999,)").is_err());
         assert_eq!(parse_descr(">i2").unwrap(), (Dtype::I16, ByteOrder::Big));
         assert_eq!(
             parse_descr("|b1").unwrap(),
@@ -225,5 +385,20 @@ mod tests {
         );
         assert!(parse_descr("|O").unwrap_err().contains("object"));
         assert!(parse_descr("<c16").unwrap_err().contains("unsupported"));
+    }
+
+    #[test]
+    fn refuses_duplicate_unknown_and_missing_keys() {
+        let twice = "{'descr': '<f4', 'descr': '<f8', 'fortran_order': False, 'shape': (2,), }";
+        assert!(parse_dict(twice).err().unwrap().contains("twice"));
+        let extra = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'x': 1}";
+        assert!(parse_dict(extra).err().unwrap().contains("unexpected key"));
+        let missing = "{'descr': '<f4', 'shape': (2,)}";
+        assert!(parse_dict(missing).err().unwrap().contains("fortran_order"));
+        let trailing = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,)} junk";
+        assert!(parse_dict(trailing).is_err());
+        // A key hidden inside a value is not a key.
+        let hidden = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'shape' (3,)}";
+        assert!(parse_dict(hidden).is_err());
     }
 }

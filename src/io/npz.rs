@@ -56,10 +56,30 @@ impl std::fmt::Debug for NpzFile {
     }
 }
 
+/// Deflate cannot compress better than 1032:1 (RFC 1951: a 258-byte match costs at least two
+/// bits). A member declaring more than this many bytes per compressed byte (plus a small
+/// allowance for tiny members) is lying about its size and refused before anything is inflated.
+pub(crate) const MAX_DEFLATE_RATIO: u64 = 1032;
+const DEFLATE_SLACK: u64 = 4096;
+
+/// Initial buffer for inflating a member; it grows as real bytes arrive, so a lying declared
+/// size never turns into an allocation on its own.
+const INITIAL_INFLATE_CAPACITY: u64 = 64 << 20;
+
+/// Bytes hashed between two page releases while checking a stored member's CRC-32.
+const CRC_BLOCK: usize = 64 << 20;
+
 impl NpzFile {
-    /// Opens and maps an archive, and validates every member's npy header and size.
+    /// Opens and maps an archive, and validates every member: its npy header against its
+    /// declared size, the CRC-32 of stored members (one pass over the mapped bytes, pages
+    /// released as they are hashed), deflated members' declared sizes against what their
+    /// compressed bytes can hold, and that no member name appears twice.
     pub fn open(path: &Path) -> Result<NpzFile, IoError> {
-        let storage = map_file(path)?;
+        Self::from_storage(path, map_file(path)?)
+    }
+
+    /// [`NpzFile::open`] over bytes already in memory or mapped (`path` names them in errors).
+    pub(crate) fn from_storage(path: &Path, storage: Storage) -> Result<NpzFile, IoError> {
         let mut archive =
             ZipArchive::new(Cursor::new(SharedBytes(storage.clone()))).map_err(|e| {
                 IoError::format(
@@ -67,6 +87,7 @@ impl NpzFile {
                     format!("not a valid .npz (zip) archive, truncated or corrupt: {e}"),
                 )
             })?;
+        check_no_duplicate_entries(path, storage.bytes(), &archive)?;
         let mut names = Vec::with_capacity(archive.len());
         let mut members = Vec::with_capacity(archive.len());
         for index in 0..archive.len() {
@@ -76,7 +97,7 @@ impl NpzFile {
                     format!("member {index} of the archive is unreadable: {e}"),
                 )
             };
-            let (member_name, method, data_start, compressed, size) = {
+            let (member_name, method, data_start, compressed, size, crc) = {
                 let entry = archive.by_index_raw(index).map_err(zip_error)?;
                 (
                     entry.name().to_string(),
@@ -84,6 +105,7 @@ impl NpzFile {
                     entry.data_start(),
                     entry.compressed_size(),
                     entry.size(),
+                    entry.crc32(),
                 )
             };
             if member_name.ends_with('/') {
@@ -95,22 +117,40 @@ impl NpzFile {
                 .to_string();
             let member = match method {
                 CompressionMethod::Stored => {
-                    let start = usize::try_from(data_start)
-                        .ok()
-                        .filter(|&s| {
-                            s.checked_add(size as usize)
-                                .is_some_and(|end| end <= storage.bytes().len())
-                        })
-                        .ok_or_else(|| {
-                            IoError::invalid(
-                                path,
-                                &name,
-                                "member extends past the end of the file (truncated)",
-                            )
-                        })?;
-                    let member_bytes = &storage.bytes()[start..start + size as usize];
+                    if compressed != size {
+                        return Err(IoError::invalid(
+                            path,
+                            &name,
+                            format!(
+                                "stored member declares {size} bytes but occupies {compressed} (corrupt archive)"
+                            ),
+                        ));
+                    }
+                    let range = usize::try_from(data_start).ok().and_then(|s| {
+                        let len = usize::try_from(size).ok()?;
+                        let end = s.checked_add(len)?;
+                        (end <= storage.bytes().len()).then_some((s, len))
+                    });
+                    let (start, len) = range.ok_or_else(|| {
+                        IoError::invalid(
+                            path,
+                            &name,
+                            "member extends past the end of the file (truncated)",
+                        )
+                    })?;
+                    let member_bytes = &storage.bytes()[start..start + len];
                     let header = parse_header(member_bytes, path, &name)?;
                     check_member_size(path, &name, &header, size)?;
+                    let actual = crc32_released(&storage, start, len);
+                    if actual != crc {
+                        return Err(IoError::invalid(
+                            path,
+                            &name,
+                            format!(
+                                "CRC-32 mismatch: the archive records {crc:08x}, the member's bytes give {actual:08x} (corrupt file)"
+                            ),
+                        ));
+                    }
                     Member::Stored(raw_from_storage(path, &name, storage.clone(), start)?)
                 }
                 CompressionMethod::Deflated => {
@@ -121,22 +161,39 @@ impl NpzFile {
                             "member extends past the end of the file (truncated)",
                         ));
                     }
-                    // Inflate just enough to read the header.
+                    let limit = compressed
+                        .saturating_mul(MAX_DEFLATE_RATIO)
+                        .saturating_add(DEFLATE_SLACK);
+                    if size > limit {
+                        return Err(IoError::invalid(
+                            path,
+                            &name,
+                            format!(
+                                "member declares {size} inflated bytes from {compressed} compressed bytes; deflate cannot expand more than {MAX_DEFLATE_RATIO}:1 (corrupt or malicious archive)"
+                            ),
+                        ));
+                    }
+                    // Inflate just enough to read the header (never more than it can span).
                     let mut entry = archive.by_index(index).map_err(zip_error)?;
                     let mut prefix = Vec::new();
                     (&mut entry)
-                        .take(4096)
+                        .take(4096.min(size))
                         .read_to_end(&mut prefix)
                         .map_err(|e| {
                             IoError::invalid(path, &name, format!("cannot inflate: {e}"))
                         })?;
                     let header = match parse_header(&prefix, path, &name) {
-                        // A header longer than 4 KiB is legal but rare: read it whole.
+                        // A header longer than 4 KiB is legal but rare: read the longest
+                        // legal header.
                         Err(_) if prefix.len() == 4096 => {
                             let mut whole = prefix;
-                            entry.read_to_end(&mut whole).map_err(|e| {
-                                IoError::invalid(path, &name, format!("cannot inflate: {e}"))
-                            })?;
+                            let cap = (super::npy::MAX_HEADER_LEN as u64 + 12).min(size);
+                            (&mut entry)
+                                .take(cap.saturating_sub(4096))
+                                .read_to_end(&mut whole)
+                                .map_err(|e| {
+                                    IoError::invalid(path, &name, format!("cannot inflate: {e}"))
+                                })?;
                             parse_header(&whole, path, &name)?
                         }
                         other => other?,
@@ -214,15 +271,37 @@ impl NpzFile {
         let mut entry = archive
             .by_index(index)
             .map_err(|e| IoError::invalid(&self.path, name, format!("cannot inflate: {e}")))?;
-        let mut bytes = Vec::with_capacity(entry.size() as usize);
-        // The zip reader checks the CRC-32 at the end of the member.
-        entry.read_to_end(&mut bytes).map_err(|e| {
-            IoError::invalid(
+        let declared = entry.size();
+        let mut bytes = Vec::with_capacity(declared.min(INITIAL_INFLATE_CAPACITY) as usize);
+        // Inflate at most one byte past the declared size: a member that inflates further is
+        // stopped there (a zip bomb never gets to expand). When the member ends at its declared
+        // size, the zip reader checks the CRC-32 at the end.
+        (&mut entry)
+            .take(declared.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|e| {
+                IoError::invalid(
+                    &self.path,
+                    name,
+                    format!("cannot inflate (corrupt or truncated): {e}"),
+                )
+            })?;
+        if bytes.len() as u64 != declared {
+            return Err(IoError::invalid(
                 &self.path,
                 name,
-                format!("cannot inflate (corrupt or truncated): {e}"),
-            )
-        })?;
+                if bytes.len() as u64 > declared {
+                    format!(
+                        "inflates past its declared size of {declared} bytes (corrupt or malicious archive); stopped"
+                    )
+                } else {
+                    format!(
+                        "inflates to {} bytes, its declared size is {declared} (corrupt archive)",
+                        bytes.len()
+                    )
+                },
+            ));
+        }
         raw_from_storage(&self.path, name, Storage::Owned(Arc::new(bytes)), 0)
     }
 
@@ -271,4 +350,76 @@ fn check_member_size(
             format!("shape {:?} overflows the address space", header.shape),
         )),
     }
+}
+
+/// CRC-32 of `len` bytes at `start`, hashed in blocks whose pages are released afterwards when
+/// the bytes are memory-mapped (so checking a large stored member does not leave it resident).
+fn crc32_released(storage: &Storage, start: usize, len: usize) -> u32 {
+    let bytes = &storage.bytes()[start..start + len];
+    let mut hasher = crc32fast::Hasher::new();
+    for (block_index, block) in bytes.chunks(CRC_BLOCK).enumerate() {
+        hasher.update(block);
+        storage.release_range(start + block_index * CRC_BLOCK, block.len());
+    }
+    hasher.finalize()
+}
+
+/// zip readers keep one entry per name (the last one wins), so a duplicated member would be
+/// used silently. Walks the central directory itself and refuses any name seen twice, and any
+/// directory holding more records than the reader kept.
+fn check_no_duplicate_entries<R: std::io::Read + std::io::Seek>(
+    path: &Path,
+    bytes: &[u8],
+    archive: &ZipArchive<R>,
+) -> Result<(), IoError> {
+    let starts = [
+        archive.central_directory_start(),
+        archive
+            .central_directory_start()
+            .saturating_add(archive.offset()),
+    ];
+    for start in starts {
+        let Ok(mut at) = usize::try_from(start) else {
+            continue;
+        };
+        if bytes.get(at..at + 4) != Some(&[0x50, 0x4b, 0x01, 0x02][..]) {
+            continue;
+        }
+        let mut seen: std::collections::HashSet<&[u8]> = std::collections::HashSet::new();
+        let mut records = 0usize;
+        while bytes.get(at..at + 4) == Some(&[0x50, 0x4b, 0x01, 0x02][..]) {
+            let Some(fixed) = bytes.get(at..at + 46) else {
+                break;
+            };
+            let u16_at = |o: usize| usize::from(u16::from_le_bytes([fixed[o], fixed[o + 1]]));
+            let (name_len, extra_len, comment_len) = (u16_at(28), u16_at(30), u16_at(32));
+            let Some(name) = bytes.get(at + 46..at + 46 + name_len) else {
+                break;
+            };
+            if !seen.insert(name) {
+                let name = String::from_utf8_lossy(name);
+                let array = name.strip_suffix(".npy").unwrap_or(&name).to_string();
+                return Err(IoError::invalid(
+                    path,
+                    array,
+                    format!(
+                        "member {name:?} appears twice in the archive (refused: which copy is meant is ambiguous)"
+                    ),
+                ));
+            }
+            records += 1;
+            at += 46 + name_len + extra_len + comment_len;
+        }
+        if records > archive.len() {
+            return Err(IoError::format(
+                path,
+                format!(
+                    "the zip directory holds {records} records for {} distinct members (duplicated members are refused)",
+                    archive.len()
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    Ok(())
 }

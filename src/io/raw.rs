@@ -118,6 +118,24 @@ impl Storage {
     pub(crate) fn is_mapped(&self) -> bool {
         matches!(self, Storage::Mapped(_))
     }
+
+    /// Advises the OS that the whole pages inside `start .. start + len` will not be needed
+    /// soon (a no-op for owned bytes; see [`RawArray::release`] for why this is safe).
+    pub(crate) fn release_range(&self, start: usize, len: usize) {
+        const PAGE: usize = 4096;
+        let Storage::Mapped(map) = self else {
+            return;
+        };
+        let first = start.div_ceil(PAGE) * PAGE;
+        let end = (start.saturating_add(len) / PAGE) * PAGE;
+        if end > first && end <= map.len() {
+            // SAFETY: read-only shared file mapping; MADV_DONTNEED only drops page-table
+            // entries and later reads fault the same file bytes back in.
+            let _ = unsafe {
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, first, end - first)
+            };
+        }
+    }
 }
 
 impl fmt::Debug for Storage {
@@ -129,12 +147,84 @@ impl fmt::Debug for Storage {
     }
 }
 
-/// Maps a whole file read-only. Empty files are refused (they cannot hold any array format).
-pub(crate) fn map_file(path: &Path) -> Result<Storage, IoError> {
-    let file = std::fs::File::open(path).map_err(|source| IoError::Open {
+/// Opens `path` for reading only if it is a regular file (after following symlinks).
+///
+/// FIFOs, sockets, character and block devices and directories are refused *before* they are
+/// opened (opening a FIFO for reading blocks until a writer appears; a device can stream
+/// forever), and the file is opened non-blocking on Unix so that a path swapped for a FIFO
+/// between the check and the open cannot block either. Every loader opens its inputs here.
+pub(crate) fn open_regular(path: &Path) -> Result<std::fs::File, IoError> {
+    let metadata = std::fs::metadata(path).map_err(|source| IoError::Open {
         path: path.to_path_buf(),
         source,
     })?;
+    check_regular(path, &metadata)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(|source| IoError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let metadata = file.metadata().map_err(|source| IoError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    check_regular(path, &metadata)?;
+    Ok(file)
+}
+
+#[cfg(all(unix, any(target_os = "linux", target_os = "android")))]
+const O_NONBLOCK: i32 = 0o4000;
+#[cfg(all(unix, not(any(target_os = "linux", target_os = "android"))))]
+const O_NONBLOCK: i32 = 0x0004;
+
+/// Refuses anything but a regular file, naming what the path is.
+pub(crate) fn check_regular(path: &Path, metadata: &std::fs::Metadata) -> Result<(), IoError> {
+    let kind = metadata.file_type();
+    if kind.is_file() {
+        return Ok(());
+    }
+    let what = if kind.is_dir() {
+        "a directory"
+    } else {
+        special_kind(&kind)
+    };
+    Err(IoError::format(
+        path,
+        format!("is {what}, not a regular file (only regular files are read)"),
+    ))
+}
+
+#[cfg(unix)]
+fn special_kind(kind: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else {
+        "not a regular file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_kind(_kind: &std::fs::FileType) -> &'static str {
+    "a special file"
+}
+
+/// Maps a whole file read-only. Empty files are refused (they cannot hold any array format),
+/// and so is anything but a regular file ([`open_regular`]).
+pub(crate) fn map_file(path: &Path) -> Result<Storage, IoError> {
+    let file = open_regular(path)?;
     let len = file
         .metadata()
         .map_err(|source| IoError::Open {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use safetensors::SafeTensors;
 
 use super::IoError;
-use super::raw::{ByteOrder, Dtype, MemoryOrder, RawArray, map_file};
+use super::raw::{ByteOrder, Dtype, MemoryOrder, RawArray, Storage, map_file};
 
 /// An open safetensors file: tensor views in name order.
 #[derive(Debug, Clone)]
@@ -20,8 +20,17 @@ pub struct WeightsFile {
 
 impl WeightsFile {
     /// Maps the file and validates its header (JSON, dtypes, offsets within the file).
+    ///
+    /// Beyond the `safetensors` crate's checks (JSON, dtypes, shapes against byte ranges,
+    /// ranges contiguous from the start of the data and ending at the end of the file, so no
+    /// overlap and no gap), a tensor name repeated in the JSON header is refused: JSON readers
+    /// keep one of the two silently.
     pub fn open(path: &Path) -> Result<WeightsFile, IoError> {
-        let storage = map_file(path)?;
+        Self::from_storage(path, map_file(path)?)
+    }
+
+    /// [`WeightsFile::open`] over bytes already in memory or mapped (`path` names them).
+    pub(crate) fn from_storage(path: &Path, storage: Storage) -> Result<WeightsFile, IoError> {
         let bytes = storage.bytes();
         if bytes.len() >= 8 {
             let header_len = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
@@ -32,6 +41,18 @@ impl WeightsFile {
                         "corrupt safetensors header: header length {header_len} exceeds the file size {} (absurd or truncated)",
                         bytes.len()
                     ),
+                ));
+            }
+        }
+        if bytes.len() >= 8 {
+            let header_len = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+            let header = &bytes[8..8 + header_len];
+            if let Err(e) = serde_json::from_slice::<UniqueKeys>(header)
+                && e.to_string().contains(DUPLICATE)
+            {
+                return Err(IoError::format(
+                    path,
+                    format!("corrupt safetensors header: {e}"),
                 ));
             }
         }
@@ -106,5 +127,38 @@ impl WeightsFile {
     /// Total number of parameters.
     pub fn parameter_count(&self) -> usize {
         self.tensors.iter().map(RawArray::len).sum()
+    }
+}
+
+const DUPLICATE: &str = "appears twice in the header";
+
+/// Deserializes a JSON object only to check that no key appears twice (values are skipped).
+struct UniqueKeys;
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = UniqueKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<UniqueKeys, A::Error> {
+                let mut seen = std::collections::HashSet::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    if !seen.insert(key.clone()) {
+                        return Err(serde::de::Error::custom(format!(
+                            "tensor {key:?} {DUPLICATE}"
+                        )));
+                    }
+                }
+                Ok(UniqueKeys)
+            }
+        }
+        deserializer.deserialize_map(Visitor)
     }
 }

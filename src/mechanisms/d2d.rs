@@ -86,7 +86,12 @@ impl DescentToDelete {
         let lambda = check_positive(name, "lambda", options.lambda.unwrap_or(0.05))?;
         let epsilon = check_positive(name, "epsilon", options.epsilon.unwrap_or(1.0))?;
         let delta = options.delta.unwrap_or(1e-5);
-        let iterations = options.steps.unwrap_or(25);
+        let iterations = super::linear::check_at_most(
+            name,
+            "steps",
+            options.steps.unwrap_or(25),
+            super::linear::MAX_STEPS,
+        )?;
         if iterations == 0 {
             return Err(MechanismError::parameter(
                 name,

@@ -71,6 +71,13 @@ impl Fisher {
         let alpha = check_positive(name, "alpha", options.alpha.unwrap_or(1e-6))?;
         let kind = options.model.unwrap_or(ModelKind::Softmax);
         let model = kind.build(&split.full);
+        super::linear::check_perturbation_scale(
+            name,
+            sigma,
+            lambda,
+            split.retain.len(),
+            model.num_params(),
+        )?;
         let (warm_full, warm_retain) =
             train_full_and_retain(model.as_ref(), &split, lambda).map_err(model_error(name))?;
         let fisher = diagonal_fisher(

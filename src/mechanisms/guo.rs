@@ -132,6 +132,13 @@ impl Guo {
             GuoFault::ForgetSetKept => "guo-no-removal",
         };
         let model = LogisticRegression::new(split.full.num_features(), split.full.num_classes);
+        super::linear::check_perturbation_scale(
+            name,
+            params.sigma,
+            params.lambda,
+            split.retain.len(),
+            model.num_params(),
+        )?;
         let (warm_full, warm_retain) =
             train_full_and_retain(&model, &split, params.lambda).map_err(model_error(name))?;
         let mut remaining_spectral_norms = Vec::with_capacity(split.forget.len());

@@ -96,10 +96,18 @@ impl Koloskova {
                     "needs at least one noisy step",
                 ));
             }
-            Some(t) => t as u64,
+            Some(t) => {
+                super::linear::check_at_most(name, "steps", t, super::linear::MAX_STEPS)? as u64
+            }
             None => default_noisy_steps(model_clip, gradient_clip, step_size, weight_decay)
                 .map_err(certify_error)?,
         };
+        super::linear::check_at_most(
+            name,
+            "steps",
+            usize::try_from(steps).unwrap_or(usize::MAX),
+            super::linear::MAX_STEPS,
+        )?;
         let accountant = GradientClipParams {
             model_clip,
             gradient_clip,

@@ -48,6 +48,72 @@ pub(crate) fn train_full_and_retain(
     Ok((full, retain))
 }
 
+/// Most steps (descent, fine-tuning, noisy or LiSSA steps, iterations per deletion) one run
+/// of a mechanism may take: every run is a full pass over the data per step, so a larger
+/// count cannot finish in bounded time (`docs/mechanisms.md` §2, parameter caps).
+pub const MAX_STEPS: usize = 100_000;
+
+/// Most hidden units of an MLP: bounds the parameter vector (`d·h + h + h·k + k`) and the time
+/// of one gradient.
+pub const MAX_HIDDEN: usize = 4096;
+
+/// Checks a step count against [`MAX_STEPS`] (or `max`).
+pub(crate) fn check_at_most(
+    mechanism: &str,
+    name: &str,
+    value: usize,
+    max: usize,
+) -> Result<usize, MechanismError> {
+    if value <= max {
+        Ok(value)
+    } else {
+        Err(MechanismError::parameter(
+            mechanism,
+            name,
+            value,
+            format!(
+                "at most {max} (each step is a pass over the data; a larger count cannot finish \
+                 in bounded time; docs/mechanisms.md §2)"
+            ),
+        ))
+    }
+}
+
+/// Largest `σ·√p / (λ·n)` of an objective perturbation `bᵀw`, `b ~ N(0, σ²I_p)`, on `n`
+/// examples with the per-example L2 coefficient λ. The perturbed minimiser has
+/// `‖w*‖ ≤ (‖b‖ + n)/(λn)` (|ℓ'| ≤ 1, ‖x‖ ≤ 1), so beyond this ratio the logits reach 10⁶:
+/// the loss is saturated at every example (its gradient underflows), the published model is
+/// `−b/(λn)` to rounding with no trace of the data, and L-BFGS's line search stalls (the
+/// `--sigma 1e10` hang). Such a σ is refused (`docs/mechanisms.md` §2, parameter caps).
+pub const MAX_PERTURBATION_RATIO: f64 = 1e6;
+
+/// Refuses a σ whose objective perturbation swamps the data ([`MAX_PERTURBATION_RATIO`]).
+pub(crate) fn check_perturbation_scale(
+    mechanism: &str,
+    sigma: f64,
+    lambda: f64,
+    examples: usize,
+    num_params: usize,
+) -> Result<(), MechanismError> {
+    let ratio = sigma * (num_params as f64).sqrt() / (lambda * examples.max(1) as f64);
+    if ratio.is_finite() && ratio <= MAX_PERTURBATION_RATIO {
+        return Ok(());
+    }
+    let largest =
+        MAX_PERTURBATION_RATIO * lambda * examples.max(1) as f64 / (num_params as f64).sqrt();
+    Err(MechanismError::parameter(
+        mechanism,
+        "sigma",
+        format!("{sigma:e}"),
+        format!(
+            "σ·√p/(λn) = {ratio:.3e} exceeds {MAX_PERTURBATION_RATIO:e} (p = {num_params} \
+             parameters, n = {examples}, λ = {lambda}): the perturbation swamps the loss, every \
+             example is saturated and the minimiser cannot be computed; use σ ≤ {largest:.3e} \
+             or a larger λ (docs/mechanisms.md §2)"
+        ),
+    ))
+}
+
 pub(crate) fn check_positive(
     mechanism: &str,
     name: &str,
@@ -120,7 +186,7 @@ impl RetrainParams {
             model: options.model.unwrap_or(ModelKind::Softmax),
             lambda,
             sigma,
-            steps: options.steps.unwrap_or(10),
+            steps: check_at_most(name, "steps", options.steps.unwrap_or(10), MAX_STEPS)?,
             learning_rate,
             fault,
         })
@@ -149,6 +215,13 @@ impl Retrain {
             RetrainFault::FineTuneOnly => "finetune",
         };
         let model = params.model.build(&split.full);
+        check_perturbation_scale(
+            name,
+            params.sigma,
+            params.lambda,
+            split.retain.len(),
+            model.num_params(),
+        )?;
         let (warm_full, warm_retain) = train_full_and_retain(model.as_ref(), &split, params.lambda)
             .map_err(model_error(name))?;
         Ok(Retrain {

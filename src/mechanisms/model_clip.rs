@@ -109,7 +109,9 @@ impl KoloskovaModelClip {
                     "needs at least one noisy step",
                 ));
             }
-            Some(t) => t as u64,
+            Some(t) => {
+                super::linear::check_at_most(name, "steps", t, super::linear::MAX_STEPS)? as u64
+            }
             None => accountant
                 .steps_to_reach(delta, MAX_NOISY_STEPS)
                 .map_err(certify_error)?

@@ -7,7 +7,7 @@ use rand::RngExt;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::linear::{check_positive, gaussian_vector};
+use super::linear::{MAX_HIDDEN, MAX_STEPS, check_at_most, check_positive, gaussian_vector};
 use super::output_perturbation::{perturb, run_sigma, variant_name};
 use super::{Certificate, Mechanism, MechanismError, MechanismOptions, Split, model_error};
 use crate::certify::gaussian::{Calibration, GaussianTarget};
@@ -100,7 +100,12 @@ impl ZhangParams {
             ));
         }
         Ok(ZhangParams {
-            hidden: count("hidden", options.hidden, 16)?,
+            hidden: check_at_most(
+                name,
+                "hidden",
+                count("hidden", options.hidden, 16)?,
+                MAX_HIDDEN,
+            )?,
             weight_decay: check_non_negative(name, "lambda", options.lambda.unwrap_or(5e-4))?,
             norm_bound: check_positive(
                 name,
@@ -112,10 +117,20 @@ impl ZhangParams {
                 "learning_rate",
                 options.learning_rate.unwrap_or(0.5),
             )?,
-            train_steps: count("steps", options.steps, 300)?,
+            train_steps: check_at_most(
+                name,
+                "steps",
+                count("steps", options.steps, 300)?,
+                MAX_STEPS,
+            )?,
             damping: check_positive(name, "damping", options.damping.unwrap_or(0.01))?,
             lissa_scale: check_positive(name, "lissa_scale", options.lissa_scale.unwrap_or(10.0))?,
-            lissa_steps: count("lissa_steps", options.lissa_steps, 1000)?,
+            lissa_steps: check_at_most(
+                name,
+                "lissa_steps",
+                count("lissa_steps", options.lissa_steps, 1000)?,
+                MAX_STEPS,
+            )?,
             lissa_batch: count("lissa_batch", options.lissa_batch, 64)?,
             rounds: count("rounds", options.rounds, 1)?,
             approximation_error: check_positive(name, "approximation_error", approximation_error)?,

@@ -1,39 +1,47 @@
 //! Distances between hidden-layer activation vectors. See `docs/metrics.md` §4.
 
+use super::norm::{SumNorms, SumSquares};
 use super::{CHUNK_ROWS, MetricsError, ModelRole};
 use ndarray::ArrayView2;
 use serde::Serialize;
 
+/// Overflow-safe sums (`docs/metrics.md` §6): activations of any finite magnitude give their
+/// true distances, bit-identical to plain sums for ordinary values.
 #[derive(Debug, Clone, Copy, Default)]
 struct Sums {
-    l2_unlearned_retrained: f64,
-    l2_squared_unlearned_retrained: f64,
-    l2_original_retrained: f64,
-    l2_squared_original_retrained: f64,
+    l2_unlearned_retrained: SumNorms,
+    l2_squared_unlearned_retrained: SumSquares,
+    l2_original_retrained: SumNorms,
+    l2_squared_original_retrained: SumSquares,
     rows: u64,
 }
 
 impl Sums {
     fn merge(&mut self, other: &Sums) {
-        self.l2_unlearned_retrained += other.l2_unlearned_retrained;
-        self.l2_squared_unlearned_retrained += other.l2_squared_unlearned_retrained;
-        self.l2_original_retrained += other.l2_original_retrained;
-        self.l2_squared_original_retrained += other.l2_squared_original_retrained;
+        self.l2_unlearned_retrained
+            .merge(&other.l2_unlearned_retrained);
+        self.l2_squared_unlearned_retrained
+            .merge(&other.l2_squared_unlearned_retrained);
+        self.l2_original_retrained
+            .merge(&other.l2_original_retrained);
+        self.l2_squared_original_retrained
+            .merge(&other.l2_squared_original_retrained);
         self.rows += other.rows;
     }
 }
 
-/// (‖u − r‖², ‖o − r‖²) of one row; generic so contiguous rows run over plain slices.
+/// (‖u − r‖², ‖o − r‖²) of one row as scaled sums; generic so contiguous rows run over plain
+/// slices.
 fn squared_distances<'a>(
     original: impl Iterator<Item = &'a f64>,
     unlearned: impl Iterator<Item = &'a f64>,
     retrained: impl Iterator<Item = &'a f64>,
-) -> (f64, f64) {
-    let mut squared_ur = 0.0;
-    let mut squared_or = 0.0;
+) -> (SumSquares, SumSquares) {
+    let mut squared_ur = SumSquares::default();
+    let mut squared_or = SumSquares::default();
     for ((&o, &u), &r) in original.zip(unlearned).zip(retrained) {
-        squared_ur += (u - r) * (u - r);
-        squared_or += (o - r) * (o - r);
+        squared_ur.add(u - r);
+        squared_or.add(o - r);
     }
     (squared_ur, squared_or)
 }
@@ -100,10 +108,10 @@ impl ActivationAccumulator {
                 (Some(o), Some(u), Some(r)) => squared_distances(o.iter(), u.iter(), r.iter()),
                 _ => squared_distances(o.iter(), u.iter(), r.iter()),
             };
-            self.block.l2_unlearned_retrained += squared_ur.sqrt();
-            self.block.l2_squared_unlearned_retrained += squared_ur;
-            self.block.l2_original_retrained += squared_or.sqrt();
-            self.block.l2_squared_original_retrained += squared_or;
+            self.block.l2_unlearned_retrained.add(squared_ur.norm());
+            self.block.l2_squared_unlearned_retrained.merge(&squared_ur);
+            self.block.l2_original_retrained.add(squared_or.norm());
+            self.block.l2_squared_original_retrained.merge(&squared_or);
             self.block.rows += 1;
             self.rows_in_block += 1;
             if self.rows_in_block == CHUNK_ROWS {
@@ -139,18 +147,20 @@ impl ActivationAccumulator {
     pub fn finish(mut self, n_examples: usize) -> ActivationMetrics {
         self.flush();
         let rows = self.total.rows;
-        let mean = |sum: f64| (rows > 0).then(|| sum / rows as f64);
+        // Means of norms and RMS of norms; may be +inf only when the true value exceeds
+        // f64::MAX (`compare` reports that as an error naming the split).
+        let mean = |sum: &SumNorms| (rows > 0).then(|| sum.mean(rows as f64));
+        let rms = |sum: &SumSquares| (rows > 0).then(|| sum.sqrt_of_mean(rows as f64));
         ActivationMetrics {
             n: n_examples as u64,
             rows,
             dim: self.dim,
-            activation_distance: mean(self.total.l2_unlearned_retrained),
-            activation_distance_rms: mean(self.total.l2_squared_unlearned_retrained).map(f64::sqrt),
+            activation_distance: mean(&self.total.l2_unlearned_retrained),
+            activation_distance_rms: rms(&self.total.l2_squared_unlearned_retrained),
             reason: (rows == 0).then(|| "the split has no rows".to_string()),
             original_vs_retrained: OriginalVsRetrainedActivations {
-                activation_distance: mean(self.total.l2_original_retrained),
-                activation_distance_rms: mean(self.total.l2_squared_original_retrained)
-                    .map(f64::sqrt),
+                activation_distance: mean(&self.total.l2_original_retrained),
+                activation_distance_rms: rms(&self.total.l2_squared_original_retrained),
             },
         }
     }

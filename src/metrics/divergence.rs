@@ -35,11 +35,24 @@ pub(crate) fn prepare_logits(
         maximum = maximum.max(value);
     }
     let mut sum = 0.0;
-    for ((value, p), lp) in logits
+    for (column, ((value, p), lp)) in logits
         .zip(probabilities.iter_mut())
         .zip(log_probabilities.iter_mut())
+        .enumerate()
     {
         let shifted = value - maximum;
+        if shifted == f64::NEG_INFINITY {
+            // Logits more than f64::MAX apart: the log-probability is not representable.
+            return Err(MetricsError::Unrepresentable {
+                model,
+                row,
+                column,
+                what: format!(
+                    "logit {value} is more than the largest f64 below the row's maximum \
+                     {maximum}: its log-probability cannot be represented"
+                ),
+            });
+        }
         *lp = shifted;
         *p = shifted.exp();
         sum += *p;

@@ -14,7 +14,9 @@
 //! bit-identical to one accumulator fed everything, whatever the thread count.
 
 mod activations;
+pub mod compare;
 mod divergence;
+mod norm;
 mod outputs;
 mod weights;
 
@@ -24,6 +26,7 @@ pub use divergence::{
     gaussian_kl_golatkar_compat, js_badteaching_compat, js_divergence, kl_divergence, klom, margin,
     mean_js, mean_kl, zrf, zrf_badteaching_compat,
 };
+pub use norm::{SumNorms, SumSquares, distance as l2_distance};
 pub use outputs::{Accuracy, OriginalVsRetrained, OutputAccumulator, SplitMetrics};
 pub use weights::{TensorDistances, WeightDistances, WeightSums, weight_distances};
 
@@ -37,15 +40,9 @@ pub const CHUNK_ROWS: usize = 8192;
 /// bit-identical to one call on the whole tensor. See `docs/metrics.md` §6.
 pub const WEIGHT_CHUNK_ELEMENTS: usize = 1 << 16;
 
-/// Whether an output array holds logits (softmax is applied) or probabilities (validated:
-/// finite, non-negative, rows summing to one within [`crate::tolerance::PROBABILITY_ROW_SUM`]).
-/// See `docs/metrics.md` §2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OutputKind {
-    Logits,
-    Probabilities,
-}
+/// Whether an output array holds logits or probabilities; defined in [`crate::io`] (a property
+/// of the files), re-exported here so `metrics::OutputKind` keeps working.
+pub use crate::io::OutputKind;
 
 /// Which of the three models an array belongs to; named in every error. See `docs/metrics.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -78,6 +75,15 @@ pub enum MetricsError {
         row: usize,
         column: usize,
         value: f64,
+    },
+    /// A value is finite but a quantity derived from it is not representable in f64
+    /// (e.g. logits more than `f64::MAX` apart).
+    #[error("{model} model, row {row}, column {column}: {what}")]
+    Unrepresentable {
+        model: ModelRole,
+        row: usize,
+        column: usize,
+        what: String,
     },
     /// A probability is negative.
     #[error("{model} model, row {row}, column {column}: probability {value} is negative")]
@@ -140,4 +146,6 @@ const _: () = {
     assert_send_sync::<WeightDistances>();
     assert_send_sync::<ActivationMetrics>();
     assert_send_sync::<MetricsError>();
+    assert_send_sync::<compare::CompareFinding>();
+    assert_send_sync::<compare::CompareError>();
 };

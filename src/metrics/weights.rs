@@ -2,16 +2,18 @@
 //! See `docs/metrics.md` §1.
 
 use super::WEIGHT_CHUNK_ELEMENTS;
+use super::norm::SumSquares;
 use serde::Serialize;
 
-/// Sums of squares for one tensor (or all tensors): additive, so chunks can be merged.
-/// See `docs/metrics.md` §1 and §6.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+/// Sums of squares for one tensor (or all tensors): additive, so chunks can be merged. Kept
+/// as overflow-safe scaled sums ([`SumSquares`], Blue's algorithm), so weights of magnitude
+/// 1e300 give their true distance, not `inf`. See `docs/metrics.md` §1 and §6.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct WeightSums {
-    pub squared_unlearned_retrained: f64,
-    pub squared_original_retrained: f64,
-    pub squared_original_unlearned: f64,
-    pub squared_retrained: f64,
+    pub squared_unlearned_retrained: SumSquares,
+    pub squared_original_retrained: SumSquares,
+    pub squared_original_unlearned: SumSquares,
+    pub squared_retrained: SumSquares,
     pub count: u64,
 }
 
@@ -40,13 +42,12 @@ impl WeightSums {
         for ((o, u), r) in blocks {
             let mut block = WeightSums::default();
             for ((&o, &u), &r) in o.iter().zip(u).zip(r) {
-                let ur = u - r;
-                let or = o - r;
-                let ou = o - u;
-                block.squared_unlearned_retrained += ur * ur;
-                block.squared_original_retrained += or * or;
-                block.squared_original_unlearned += ou * ou;
-                block.squared_retrained += r * r;
+                // A difference of finite weights that overflows (|u − r| > f64::MAX) makes the
+                // norm infinite: the caller reports it as unrepresentable.
+                block.squared_unlearned_retrained.add(u - r);
+                block.squared_original_retrained.add(o - r);
+                block.squared_original_unlearned.add(o - u);
+                block.squared_retrained.add(r);
             }
             block.count = o.len() as u64;
             self.merge(&block);
@@ -55,10 +56,13 @@ impl WeightSums {
 
     /// Adds another chunk's sums (merge chunks in order for reproducible results).
     pub fn merge(&mut self, other: &WeightSums) {
-        self.squared_unlearned_retrained += other.squared_unlearned_retrained;
-        self.squared_original_retrained += other.squared_original_retrained;
-        self.squared_original_unlearned += other.squared_original_unlearned;
-        self.squared_retrained += other.squared_retrained;
+        self.squared_unlearned_retrained
+            .merge(&other.squared_unlearned_retrained);
+        self.squared_original_retrained
+            .merge(&other.squared_original_retrained);
+        self.squared_original_unlearned
+            .merge(&other.squared_original_unlearned);
+        self.squared_retrained.merge(&other.squared_retrained);
         self.count += other.count;
     }
 }
@@ -108,8 +112,20 @@ pub struct WeightDistances {
 
 const ZERO_NORM_REASON: &str = "the retrained weights have zero norm";
 
+const OVERFLOW_REASON: &str = "the ratio to the retrained norm exceeds the largest f64";
+
 fn relative(value: f64, norm: f64) -> Option<f64> {
-    (norm > 0.0).then(|| value / norm)
+    (norm > 0.0).then(|| value / norm).filter(|v| v.is_finite())
+}
+
+fn relative_reason(values: &[f64], norm: f64) -> Option<String> {
+    if norm <= 0.0 {
+        Some(ZERO_NORM_REASON.to_string())
+    } else if values.iter().any(|v| relative(*v, norm).is_none()) {
+        Some(OVERFLOW_REASON.to_string())
+    } else {
+        None
+    }
 }
 
 /// Finishes per-tensor sums into distances. Tensors are put in name order (byte order of the
@@ -122,28 +138,29 @@ pub fn weight_distances(mut per_tensor: Vec<(String, Vec<usize>, WeightSums)>) -
         .into_iter()
         .map(|(name, shape, sums)| {
             total.merge(&sums);
-            let verification_error = sums.squared_unlearned_retrained.sqrt();
-            let retrained_norm = sums.squared_retrained.sqrt();
+            let verification_error = sums.squared_unlearned_retrained.norm();
+            let retrained_norm = sums.squared_retrained.norm();
             let relative_value = relative(verification_error, retrained_norm);
             TensorDistances {
                 name,
                 shape,
                 parameter_count: sums.count,
                 verification_error,
-                original_to_retrained: sums.squared_original_retrained.sqrt(),
-                original_to_unlearned: sums.squared_original_unlearned.sqrt(),
+                original_to_retrained: sums.squared_original_retrained.norm(),
+                original_to_unlearned: sums.squared_original_unlearned.norm(),
                 retrained_norm,
                 verification_error_relative: relative_value,
-                verification_error_relative_reason: relative_value
-                    .is_none()
-                    .then(|| ZERO_NORM_REASON.to_string()),
+                verification_error_relative_reason: relative_reason(
+                    &[verification_error],
+                    retrained_norm,
+                ),
             }
         })
         .collect();
-    let verification_error = total.squared_unlearned_retrained.sqrt();
-    let original_to_retrained = total.squared_original_retrained.sqrt();
-    let original_to_unlearned = total.squared_original_unlearned.sqrt();
-    let retrained_norm = total.squared_retrained.sqrt();
+    let verification_error = total.squared_unlearned_retrained.norm();
+    let original_to_retrained = total.squared_original_retrained.norm();
+    let original_to_unlearned = total.squared_original_unlearned.norm();
+    let retrained_norm = total.squared_retrained.norm();
     WeightDistances {
         verification_error,
         original_to_retrained,
@@ -151,7 +168,14 @@ pub fn weight_distances(mut per_tensor: Vec<(String, Vec<usize>, WeightSums)>) -
         verification_error_relative: relative(verification_error, retrained_norm),
         original_to_retrained_relative: relative(original_to_retrained, retrained_norm),
         original_to_unlearned_relative: relative(original_to_unlearned, retrained_norm),
-        relative_reason: (retrained_norm <= 0.0).then(|| ZERO_NORM_REASON.to_string()),
+        relative_reason: relative_reason(
+            &[
+                verification_error,
+                original_to_retrained,
+                original_to_unlearned,
+            ],
+            retrained_norm,
+        ),
         retrained_norm,
         parameter_count: total.count,
         per_tensor: tensors,

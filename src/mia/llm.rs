@@ -569,71 +569,29 @@ pub fn attack_roc(
     super::roc::Roc::new(&m, &n)
 }
 
-/// The original model's gaps to the retrained one: the positive control of the gap verdict.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PositiveControl {
-    pub model: String,
-    /// AUC(original) − AUC(retrained) per attack, paired DeLong, Bonferroni over attacks.
-    pub gaps: Vec<super::unlearning::AttackGap>,
-    /// Whether every attack separates the original from the retrained model.
-    pub detected: bool,
-}
-
-/// The gap of each attack to the retrained model and the verdict (`docs/llm.md` §3):
-/// `mia::unlearning::compare_to_reference` on the paired ROCs, and with the original model the
-/// positive control — a Pass whose attacks cannot separate even the original from the retrained
-/// model becomes Inconclusive.
+/// The gap of each attack to the retrained model and the verdict (`docs/llm.md` §3): the
+/// crate's one equivalence rule, `mia::unlearning::equivalence_to_reference` (margin in AUC,
+/// Bonferroni over the attacks, the original model as positive control — without it the verdict
+/// cannot pass), on the paired ROCs of each attack.
 pub fn llm_gap_verdict(
     names: &[String],
     unlearned: &[super::roc::Roc],
     retrained: &[super::roc::Roc],
-    original: Option<(&str, &[super::roc::Roc])>,
+    original: Option<&[super::roc::Roc]>,
     confidence: f64,
-) -> Result<
-    (
-        Vec<super::unlearning::AttackGap>,
-        Option<PositiveControl>,
-        crate::report::Outcome,
-    ),
-    MiaError,
-> {
-    use crate::report::Outcome;
-    let pairs = names
+    margin: f64,
+) -> Result<(Vec<super::unlearning::AttackGap>, crate::report::Outcome), MiaError> {
+    let attacks: Vec<super::unlearning::EquivalenceAttack<'_>> = names
         .iter()
-        .zip(unlearned.iter().zip(retrained))
-        .map(|(a, (u, r))| (a.as_str(), u, r));
-    let (gaps, mut outcome) = super::unlearning::compare_to_reference(pairs, confidence)?;
-    let control = match original {
-        None => None,
-        Some((model, original)) => {
-            let pairs = names
-                .iter()
-                .zip(original.iter().zip(retrained))
-                .map(|(a, (o, r))| (a.as_str(), o, r));
-            let (ogaps, _) = super::unlearning::compare_to_reference(pairs, confidence)?;
-            let detected = ogaps.iter().all(|g| g.indistinguishable == Some(false));
-            if outcome == Outcome::Pass && !detected {
-                let blind: Vec<&str> = ogaps
-                    .iter()
-                    .filter(|g| g.indistinguishable != Some(false))
-                    .map(|g| g.attack.as_str())
-                    .collect();
-                outcome = Outcome::Inconclusive {
-                    reason: format!(
-                        "positive control failed: {} cannot tell the original model from the \
-                         retrained one, so 'indistinguishable' is no evidence of forgetting",
-                        blind.join(", ")
-                    ),
-                };
-            }
-            Some(PositiveControl {
-                model: model.to_string(),
-                gaps: ogaps,
-                detected,
-            })
-        }
-    };
-    Ok((gaps, control, outcome))
+        .enumerate()
+        .map(|(i, name)| super::unlearning::EquivalenceAttack {
+            name,
+            unlearned: &unlearned[i],
+            retrained: &retrained[i],
+            original: original.map(|o| &o[i]),
+        })
+        .collect();
+    super::unlearning::equivalence_to_reference(&attacks, confidence, margin)
 }
 
 /// One run's answer losses (`answer_losses.npz`): `[n, a]` correct, `[n, w]` wrong.

@@ -14,11 +14,15 @@
 //! * [`svm`] and [`salun`]: an exact libsvm-style RBF C-SVC and the SalUn / Jia et al.
 //!   "MIA-Efficacy" compatibility mode built on it.
 //! * [`unlearning`]: the same attack on the unlearned and on the retrained model, and the gap
-//!   with a paired interval; the outcome is "indistinguishable from retraining or not".
+//!   with a paired interval; the verdict is an equivalence test with a margin and the original
+//!   model as positive control (`docs/verdicts.md`, "Membership inference").
+//! * [`analysis`]: one function per analysis (population MIA, LiRA, RMIA, U-LiRA) returning its
+//!   typed finding, called by both the CLI and the plan runner.
 //!
 //! Every score is oriented so that **higher means member**. Definitions, sources and the
 //! deviations of published code are written in `docs/mia.md`.
 
+pub mod analysis;
 pub mod llm;
 pub mod logistic;
 pub mod population;
@@ -43,7 +47,11 @@ pub use signals::{
     ALL_SIGNALS, Confidence, Entropy, Loss, ModifiedEntropy, Orientation, ScaledLogit, Signal,
 };
 pub use svm::{RbfSvc, SvcParams};
-pub use unlearning::{AttackGap, compare_to_chance, compare_to_reference, gap_to_chance};
+pub use unlearning::{
+    AttackGap, DEFAULT_MARGIN, EquivalenceAttack, PositiveControl, SamplesNeeded,
+    compare_to_chance, compare_to_reference, equivalence_to_chance, equivalence_to_reference,
+    gap_to_chance,
+};
 
 /// Errors raised by membership-inference analyses. Each names the array or parameter at fault;
 /// the CLI adds the file.

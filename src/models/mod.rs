@@ -43,7 +43,7 @@ pub enum ModelError {
         num_classes: usize,
     },
     /// A parameter is outside its valid range.
-    #[error("parameter `{name}` = {value}: {reason}")]
+    #[error("parameter `{name}` = {}: {reason}", display_value(*.value))]
     Parameter {
         name: String,
         value: f64,
@@ -70,6 +70,24 @@ pub struct Dataset {
     /// Number of classes (at least 2).
     pub num_classes: usize,
 }
+
+/// Plain in the usual range, scientific when very large or small (`1e308`, not 309 digits).
+fn display_value(value: f64) -> String {
+    let magnitude = value.abs();
+    if value.is_finite() && magnitude != 0.0 && !(1e-4..1e16).contains(&magnitude) {
+        format!("{value:e}")
+    } else {
+        format!("{value}")
+    }
+}
+
+/// Largest |feature| a [`Dataset`] accepts: squared row norms and gradients stay finite.
+pub const MAX_FEATURE_MAGNITUDE: f64 = 1e150;
+
+/// Largest ratio of the largest row norm to the median row norm: beyond it, scaling to the
+/// unit ball (`docs/mechanisms.md` §1.3) leaves the other rows below 10⁻¹² and the runs
+/// degenerate (every run records the same value whatever the mechanism does).
+pub const MAX_ROW_NORM_RATIO: f64 = 1e12;
 
 impl Dataset {
     /// Validates shapes and labels.
@@ -109,6 +127,47 @@ impl Dataset {
                 value: features.iter().nth(position).copied().unwrap_or(f64::NAN),
                 reason: "features must be finite".into(),
             });
+        }
+        let cell = |position: usize| {
+            format!(
+                "features[{}, {}]",
+                position / features.ncols().max(1),
+                position % features.ncols().max(1)
+            )
+        };
+        if let Some(position) = features
+            .iter()
+            .position(|v| v.abs() > MAX_FEATURE_MAGNITUDE)
+        {
+            return Err(ModelError::Parameter {
+                name: cell(position),
+                value: features.iter().nth(position).copied().unwrap_or(f64::NAN),
+                reason: format!(
+                    "|feature| must be at most {MAX_FEATURE_MAGNITUDE:e}: larger values overflow \
+                     the squared row norms and the gradients (docs/mechanisms.md §1.3)"
+                ),
+            });
+        }
+        let mut norms: Vec<f64> = features
+            .rows()
+            .into_iter()
+            .map(|r| r.dot(&r).sqrt())
+            .collect();
+        if let Some((row, &largest)) = norms.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)) {
+            norms.sort_by(f64::total_cmp);
+            let median = norms[norms.len() / 2];
+            if median > 0.0 && largest > MAX_ROW_NORM_RATIO * median {
+                return Err(ModelError::Parameter {
+                    name: format!("features[{row}, ..]"),
+                    value: largest,
+                    reason: format!(
+                        "this row's norm is more than {MAX_ROW_NORM_RATIO:e} times the median row \
+                         norm {median:e}: scaling the features to the unit ball would make every \
+                         other row numerically zero and every run degenerate; remove or rescale \
+                         the outlier (docs/mechanisms.md §1.3)"
+                    ),
+                });
+            }
         }
         Ok(Dataset {
             features,

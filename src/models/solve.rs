@@ -41,13 +41,36 @@ impl Default for TrainOptions {
     }
 }
 
+/// Objective evaluations allowed per L-BFGS iteration of [`TrainOptions::max_iterations`]
+/// (line searches included). A healthy run uses one to three; argmin's More–Thuente line
+/// search has no iteration cap of its own and can stall on a saturated or badly scaled
+/// objective (e.g. `sample --mechanism guo --sigma 1e7`), so the total is capped here and
+/// exceeding it is a training error, never a hang (`docs/mechanisms.md` §1.5).
+pub const MAX_EVALUATIONS_PER_ITERATION: u64 = 10;
+
 /// argmin adapter that evaluates value and gradient together once per point.
 struct Problem<'a> {
     objective: Objective<'a>,
     cache: Mutex<Option<(Array1<f64>, f64, Array1<f64>)>>,
+    evaluations: std::sync::atomic::AtomicU64,
+    max_evaluations: u64,
 }
 
 impl Problem<'_> {
+    fn checked(&self, params: &Array1<f64>) -> Result<(f64, Array1<f64>), argmin::core::Error> {
+        let count = self
+            .evaluations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if count >= self.max_evaluations {
+            return Err(argmin::core::Error::msg(format!(
+                "L-BFGS did not converge within {} objective evaluations (the line search \
+                 stalled: the objective is saturated or badly scaled at these parameters)",
+                self.max_evaluations
+            )));
+        }
+        Ok(self.evaluate(params))
+    }
+
     fn evaluate(&self, params: &Array1<f64>) -> (f64, Array1<f64>) {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((p, v, g)) = cache.as_ref()
@@ -69,7 +92,7 @@ impl CostFunction for Problem<'_> {
     type Param = Array1<f64>;
     type Output = f64;
     fn cost(&self, param: &Self::Param) -> Result<f64, argmin::core::Error> {
-        Ok(self.evaluate(param).0)
+        Ok(self.checked(param)?.0)
     }
 }
 
@@ -77,7 +100,7 @@ impl Gradient for Problem<'_> {
     type Param = Array1<f64>;
     type Gradient = Array1<f64>;
     fn gradient(&self, param: &Self::Param) -> Result<Array1<f64>, argmin::core::Error> {
-        Ok(self.evaluate(param).1)
+        Ok(self.checked(param)?.1)
     }
 }
 
@@ -103,6 +126,11 @@ pub fn train_lbfgs(
         let problem = Problem {
             objective: *objective,
             cache: Mutex::new(None),
+            evaluations: std::sync::atomic::AtomicU64::new(0),
+            max_evaluations: options
+                .max_iterations
+                .saturating_mul(MAX_EVALUATIONS_PER_ITERATION)
+                .max(100),
         };
         let solver = LBFGS::new(MoreThuenteLineSearch::new(), options.memory)
             .with_tolerance_grad(lbfgs_tolerance)

@@ -85,6 +85,8 @@ pub fn render_html(report: &AuditReport) -> String {
             gaps: Vec::new(),
             plotted_attack: String::new(),
             score_histogram: fq.histogram.clone(),
+            margin: 0.0,
+            positive_control: None,
             outcome: fq.outcome.clone(),
         };
         doc.raw(&figures(&[histogram_figure(&wrapper)]));
@@ -93,6 +95,9 @@ pub fn render_html(report: &AuditReport) -> String {
     if let Some(ordering) = &report.sanity_ordering {
         doc.heading("Metrics and the sanity ordering d(r, r′) ≤ d(u, r) ≤ d(o, r)");
         doc.raw(&figures(&[ordering_figure(ordering)]));
+        if let Some(reason) = &ordering.noise_floor_reason {
+            doc.paragraph(&format!("Noise floor: {reason}."));
+        }
         doc.table(&ordering.table());
     }
     if let Some(compare) = &report.compare {
@@ -121,12 +126,13 @@ fn mia_section(doc: &mut HtmlDocument, heading: &str, mia: &MiaFinding) {
     doc.heading(heading);
     doc.raw(&figures(&[roc_figure(mia), histogram_figure(mia)]));
     doc.paragraph(&format!(
-        "AUC gap to retraining with paired DeLong intervals, family-wise confidence {} \
-         (Bonferroni over {} attacks).",
+        "AUC gap to retraining with its interval, family-wise confidence {} \
+         (Bonferroni over {} attacks), judged as an equivalence test with a positive control.",
         fmt_number(mia.family_confidence),
         mia.gaps.len()
     ));
     doc.table(&mia.gaps_table());
+    doc.paragraph(&mia.controls_note());
 }
 
 fn certificate_block(report: &AuditReport) -> String {
@@ -245,7 +251,7 @@ fn epsilon_figures(report: &AuditReport) -> Vec<String> {
         let mut plot = Plot::new(
             "Per-example ε lower bounds against the claim",
             Axis::linear(0.0, high, "ε lower bound (simultaneous)"),
-            Axis::linear(0.0, peak * 1.1, "forget examples"),
+            Axis::count(peak, "forget examples"),
         );
         plot.bars("forget examples", PALETTE[2], &edges, &counts);
         if let Some(epsilon) = claim {
@@ -283,7 +289,7 @@ fn epsilon_figures(report: &AuditReport) -> Vec<String> {
                 h.bin_edges.last().copied().unwrap_or(1.0),
                 &h.score.replace('_', " "),
             ),
-            Axis::linear(0.0, peak * 1.1, "runs"),
+            Axis::count(peak, "runs"),
         );
         let as_f64 = |v: &[u64]| v.iter().map(|&c| c as f64).collect::<Vec<_>>();
         plot.bars("unlearned", PALETTE[1], &h.bin_edges, &as_f64(&h.unlearned));
@@ -311,17 +317,25 @@ fn roc_figure(mia: &MiaFinding) -> String {
     let Some(pair) = mia.attacks.iter().find(|p| p.attack == mia.plotted_attack) else {
         return String::new();
     };
-    let floor = log_floor(&pair.unlearned).min(log_floor(&pair.retrained));
+    let mut floor = log_floor(&pair.unlearned).min(log_floor(&pair.retrained));
+    if let Some(original) = &pair.original {
+        floor = floor.min(log_floor(original));
+    }
     let mut plot = Plot::new(
         &format!("ROC of `{}` (log-log)", pair.attack),
         Axis::log10(floor, 1.0, "false positive rate"),
         Axis::log10(floor, 1.0, "true positive rate"),
     );
     plot.line("chance", "#999999", &[(floor, floor), (1.0, 1.0)], true);
-    for (summary, label, colour) in [
+    let mut curves = vec![
         (&pair.unlearned, "unlearned", PALETTE[1]),
         (&pair.retrained, "retrained", PALETTE[0]),
-    ] {
+    ];
+    // The positive control: the same attack on the original model, when the evidence has one.
+    if let Some(original) = &pair.original {
+        curves.push((original, "original (control)", PALETTE[2]));
+    }
+    for (summary, label, colour) in curves {
         let points: Vec<(f64, f64)> = summary
             .curve
             .as_deref()
@@ -449,17 +463,21 @@ fn ordering_figure(ordering: &SanityOrdering) -> String {
     figure(
         &plot.finish(),
         "Each distance divided by d(o, r). A sound metric and a good unlearning method give \
-         d(r, r′) ≤ d(u, r) ≤ d(o, r); d(r, r′) needs evidence.retrained_again.",
+         d(r, r′) ≤ d(u, r) ≤ d(o, r); d(r, r′) needs evidence.retrained_again. The unlearned \
+         model counts as closer only when d(o, r) − d(u, r) exceeds d(r, r′) (docs/verdicts.md).",
     )
 }
 
-fn outputs_table(compare: &crate::io::Comparison) -> Table {
+fn outputs_table(compare: &crate::metrics::compare::CompareFinding) -> Table {
+    let floor = compare.noise_floor.as_ref();
+    let none = || "— (no r′)".to_string();
     let mut table = Table::new([
         "split",
         "n",
         "KL(r‖u)",
         "JS(u, r)",
         "JS(o, r)",
+        "JS(r′, r) noise floor",
         "accuracy o / u / r",
     ]);
     if let Some(w) = &compare.weights {
@@ -469,6 +487,10 @@ fn outputs_table(compare: &crate::io::Comparison) -> Table {
             String::new(),
             format!("‖θ_u − θ_r‖ = {}", fmt_number(w.verification_error)),
             format!("‖θ_o − θ_r‖ = {}", fmt_number(w.original_to_retrained)),
+            floor
+                .and_then(|f| f.weights.as_ref())
+                .map(|f| format!("‖θ_r′ − θ_r‖ = {}", fmt_number(f.verification_error)))
+                .unwrap_or_else(none),
             String::new(),
         ]);
     }
@@ -479,6 +501,10 @@ fn outputs_table(compare: &crate::io::Comparison) -> Table {
             fmt_optional(m.kl_retrained_unlearned),
             fmt_optional(m.js),
             fmt_optional(m.original_vs_retrained.js),
+            match floor {
+                Some(f) => fmt_optional(f.outputs.get(split).and_then(|o| o.js)),
+                None => none(),
+            },
             format!(
                 "{} / {} / {}",
                 fmt_optional(m.accuracy.original),

@@ -12,9 +12,8 @@ use super::typed::{ForgetQualityPlan, LlmMiaPlan};
 use crate::evidence::Claim;
 use crate::io::llm::LlmBundle;
 use crate::mia::llm::{
-    AnswerLosses, ForgetQuality, ForgetQualityOptions, LLM_ATTACKS, PositiveControl,
-    attack_available, attack_roc, bundle_scores, forget_quality, forget_quality_outcome,
-    llm_gap_verdict, privleak,
+    AnswerLosses, ForgetQuality, ForgetQualityOptions, LLM_ATTACKS, attack_available, attack_roc,
+    bundle_scores, forget_quality, forget_quality_outcome, llm_gap_verdict, privleak,
 };
 use crate::mia::roc::{FprConvention, Roc, RocConfig};
 use crate::report::Outcome;
@@ -26,8 +25,8 @@ fn error(analysis: &'static str, e: impl std::fmt::Display) -> PlanError {
     }
 }
 
-/// `[llm_mia]`'s finding: the MIA layout (ROC, histogram, gaps) plus PrivLeak and the positive
-/// control.
+/// `[llm_mia]`'s finding: the MIA layout (ROC, histogram, gaps with the equivalence verdict and
+/// positive control) plus PrivLeak.
 #[derive(Debug, Clone, Serialize)]
 pub struct LlmMiaFinding {
     #[serde(flatten)]
@@ -35,7 +34,6 @@ pub struct LlmMiaFinding {
     pub k: f64,
     /// MUSE PrivLeak per attack, as OpenUnlearning computes it.
     pub privleak: BTreeMap<String, f64>,
-    pub positive_control: Option<PositiveControl>,
 }
 
 /// `[forget_quality]`'s finding.
@@ -115,19 +113,18 @@ pub(super) fn run_llm_mia(plan: &LlmMiaPlan, seed: u64) -> Result<LlmMiaFinding,
         Some(o) => {
             let run = run_bundle(&o.path, plan, &attacks)?;
             same_examples(&u, &run, &o.path)?;
-            Some((o.written.clone(), run))
+            Some(run)
         }
         None => None,
     };
     let confidence = *spec.confidence.get_ref();
-    let (gaps, positive_control, outcome) = llm_gap_verdict(
+    let (gaps, outcome) = llm_gap_verdict(
         &attacks,
         &u.rocs,
         &r.rocs,
-        original
-            .as_ref()
-            .map(|(m, run)| (m.as_str(), run.rocs.as_slice())),
+        original.as_ref().map(|run| run.rocs.as_slice()),
         confidence,
+        spec.margin,
     )
     .map_err(|e| error("llm_mia", e))?;
     let config = RocConfig {
@@ -153,15 +150,27 @@ pub(super) fn run_llm_mia(plan: &LlmMiaPlan, seed: u64) -> Result<LlmMiaFinding,
         let mut sr = r.rocs[i]
             .summary(&config)
             .map_err(|e| error("llm_mia", e))?;
+        let mut so = match &original {
+            Some(run) => Some(
+                run.rocs[i]
+                    .summary(&config)
+                    .map_err(|e| error("llm_mia", e))?,
+            ),
+            None => None,
+        };
         if i != plotted {
             su.curve = None;
             sr.curve = None;
+            if let Some(so) = so.as_mut() {
+                so.curve = None;
+            }
         }
         pairs.push(MiaPair {
             attack: name.clone(),
             description: format!("OpenUnlearning `{name}` score, negated (higher = member)"),
             unlearned: su,
             retrained: sr,
+            original: so,
         });
         leak.insert(name.clone(), privleak(u.rocs[i].auc(), r.rocs[i].auc()));
     }
@@ -182,11 +191,12 @@ pub(super) fn run_llm_mia(plan: &LlmMiaPlan, seed: u64) -> Result<LlmMiaFinding,
             gaps,
             plotted_attack,
             score_histogram,
+            margin: spec.margin,
+            positive_control: plan.original.as_ref().map(|o| o.written.clone()),
             outcome,
         },
         k: spec.k,
         privleak: leak,
-        positive_control,
     })
 }
 

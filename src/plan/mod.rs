@@ -6,7 +6,7 @@
 //! * [`load_plan`] validates what the parser cannot see (files exist, values in range, every
 //!   rule refers to a metric that an enabled analysis computes) and yields a [`Plan`]; nothing
 //!   runs on an unvalidated plan.
-//! * [`run_plan`] runs the analyses through the library (`io::compare_bundles`,
+//! * [`run_plan`] runs the analyses through the library (`metrics::compare::compare_bundles`,
 //!   `mia::population_attacks` + `mia::compare_to_reference`, `certify`), evaluates the rules
 //!   and combines them into a verdict: any failed rule fails; otherwise a rule whose metric
 //!   could not be computed makes the audit inconclusive, never a pass.
@@ -130,6 +130,18 @@ fn table_line(source: &str, table: &str) -> usize {
 
 /// Reads, parses and validates a plan.
 pub fn load_plan(path: &Path) -> Result<Plan, PlanError> {
+    // Only regular files: reading a FIFO would block, a directory or device is not a plan.
+    if let Ok(metadata) = std::fs::metadata(path)
+        && !metadata.is_file()
+    {
+        return Err(PlanError::Read {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file (a directory, FIFO or device); only regular files are read",
+            ),
+        });
+    }
     let source = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
         path: path.to_path_buf(),
         source,

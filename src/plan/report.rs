@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::rules::Bound;
 use super::schema::{PlanFile, Space};
 use crate::certify::Certificate;
-use crate::io::Comparison;
+use crate::metrics::compare::CompareFinding;
 use crate::mia::roc::RocSummary;
 use crate::mia::unlearning::AttackGap;
 use crate::report::{Finding, InputDigest, Outcome, Table, fmt_number, fmt_optional};
@@ -49,25 +49,17 @@ pub struct RuleResult {
     pub outcome: Outcome,
 }
 
-/// One row of the sanity ordering d(r, r′) ≤ d(u, r) ≤ d(o, r) for one distance.
-#[derive(Debug, Clone, Serialize)]
-pub struct OrderingRow {
-    /// `verification_error` (weights, ℓ2) or `js.<split>` (outputs, nats).
-    pub distance: String,
-    /// d(r, r′): two retrainings, the noise floor; `null` without `evidence.retrained_again`.
-    pub retrained_again_to_retrained: Option<f64>,
-    pub unlearned_to_retrained: Option<f64>,
-    pub original_to_retrained: Option<f64>,
-    /// d(u, r) ≤ d(o, r); `null` when a distance is undefined.
-    pub unlearned_closer_than_original: Option<bool>,
-    /// d(u, r) ≤ d(r, r′): the unlearned model is as close as a second retraining.
-    pub within_noise_floor: Option<bool>,
-}
+/// One row of the sanity ordering d(r, r′) ≤ d(u, r) ≤ d(o, r) for one distance: the row type
+/// of `compare` (`metrics::compare::OrderingRow`), with the decision against the noise floor.
+pub use crate::metrics::compare::OrderingRow;
 
-/// The sanity ordering of the distances (`compare`).
+/// The sanity ordering of the distances (`compare`): `verification_error` and `js.<split>`.
 #[derive(Debug, Clone, Serialize)]
 pub struct SanityOrdering {
     pub rows: Vec<OrderingRow>,
+    /// Why there is no noise floor (`evidence.retrained_again` missing), absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub noise_floor_reason: Option<String>,
 }
 
 /// One attack on the unlearned and on the retrained model.
@@ -77,6 +69,9 @@ pub struct MiaPair {
     pub description: String,
     pub unlearned: RocSummary,
     pub retrained: RocSummary,
+    /// The same attack on the original model (the positive control), when the evidence has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original: Option<RocSummary>,
 }
 
 /// Histogram of a per-example score on the members split, for both models, on shared bins.
@@ -103,6 +98,11 @@ pub struct MiaFinding {
     /// The attack with the largest |AUC gap|, drawn in the report.
     pub plotted_attack: String,
     pub score_histogram: ScoreHistogram,
+    /// Equivalence margin in AUC of the verdict (`docs/verdicts.md`, "Membership inference").
+    pub margin: f64,
+    /// What served as the positive control: the original model's bundle, or `null` when the
+    /// evidence has none (then the verdict cannot pass).
+    pub positive_control: Option<String>,
     #[serde(flatten)]
     pub outcome: Outcome,
 }
@@ -143,7 +143,7 @@ pub struct AuditReport {
     /// The combined outcome of every rule: `pass`, `fail` or `inconclusive` with a reason.
     pub verdict: Outcome,
     pub rules: Vec<RuleResult>,
-    pub compare: Option<Comparison>,
+    pub compare: Option<CompareFinding>,
     pub sanity_ordering: Option<SanityOrdering>,
     pub mia: Option<MiaFinding>,
     /// U-LiRA against the mechanism (`[ulira]`), in the same layout as `mia`.
@@ -180,20 +180,44 @@ pub(crate) fn outcome_reason(outcome: &Outcome) -> &str {
     }
 }
 
+/// A Markdown section heading; an empty title gives a blank line, never an empty `##`.
+fn section(title: &str) -> String {
+    if title.trim().is_empty() {
+        "\n".to_string()
+    } else {
+        format!("\n## {title}\n\n")
+    }
+}
+
 impl AuditReport {
     /// The rules as a table.
     pub fn rules_table(&self) -> Table {
         let mut table = Table::new(vec!["rule", "value", "outcome", "reason"]);
         for rule in &self.rules {
+            // Every value says what it is; a missing value says why.
+            let quantity = match (rule.metric.as_deref(), rule.check.as_deref()) {
+                (Some(metric), _) => metric.to_string(),
+                (None, Some("claim_not_violated")) => "ε lower bound".into(),
+                (None, Some("certificate_covers_claim")) => "certified ε".into(),
+                (None, Some("ulira_indistinguishable")) => "AUC gap".into(),
+                (None, Some("unlearned_closer_than_original")) => "d(u, r)".into(),
+                (None, Some(other)) => other.to_string(),
+                (None, None) => "value".into(),
+            };
+            let reason = crate::report::round_floats(outcome_reason(&rule.outcome));
             table.row(vec![
                 rule.rule.clone(),
                 match (&rule.value, &rule.value_reason) {
-                    (Some(v), _) => fmt_number(*v),
-                    (None, Some(_)) => "—".into(),
-                    (None, None) => String::new(),
+                    (Some(v), _) => format!("{quantity} = {}", fmt_number(*v)),
+                    (None, Some(why)) => format!("— ({})", crate::report::round_floats(why)),
+                    (None, None) => "— (no single number; see its section)".into(),
                 },
                 outcome_word(&rule.outcome).into(),
-                outcome_reason(&rule.outcome).into(),
+                if reason.is_empty() {
+                    "—".to_string()
+                } else {
+                    reason
+                },
             ]);
         }
         table
@@ -201,47 +225,106 @@ impl AuditReport {
 }
 
 impl MiaFinding {
-    /// The AUC gaps as a table.
+    /// The AUC gaps with each attack's verdict and positive control as a table.
     pub fn gaps_table(&self) -> Table {
-        let mut table = Table::new(vec![
+        let with_control = self.gaps.iter().any(|g| g.positive_control.is_some());
+        let mut header = vec![
             "attack",
             "AUC unlearned",
             "AUC retrained",
             "gap",
             "gap interval",
-            "indistinguishable",
-        ]);
+            "verdict",
+        ];
+        if with_control {
+            header.extend(["AUC original", "control gap interval", "power"]);
+        }
+        let mut table = Table::new(header);
+        let interval = |ci: Option<&crate::mia::Interval>| {
+            ci.map(|ci| format!("[{}, {}]", fmt_number(ci.lower), fmt_number(ci.upper)))
+                .unwrap_or_else(|| "—".into())
+        };
         for gap in &self.gaps {
-            table.row(vec![
+            let mut row = vec![
                 gap.attack.clone(),
                 fmt_number(gap.unlearned_auc),
                 fmt_number(gap.retrained_auc),
                 fmt_number(gap.auc_gap),
-                gap.auc_gap_ci
-                    .as_ref()
-                    .map(|ci| format!("[{}, {}]", fmt_number(ci.lower), fmt_number(ci.upper)))
-                    .unwrap_or_else(|| "—".into()),
-                match gap.indistinguishable {
-                    Some(true) => "yes".into(),
-                    Some(false) => "no".into(),
-                    None => "—".into(),
-                },
-            ]);
+                interval(gap.auc_gap_ci.as_ref()),
+                gap.verdict.unwrap_or("—").to_string(),
+            ];
+            if with_control {
+                match &gap.positive_control {
+                    Some(c) => row.extend([
+                        fmt_number(c.original_auc),
+                        interval(c.auc_gap_ci.as_ref()),
+                        match c.has_power {
+                            Some(true) => "yes".into(),
+                            Some(false) => "no".into(),
+                            None => "not shown".into(),
+                        },
+                    ]),
+                    None => row.extend(["—".into(), "—".into(), "—".into()]),
+                }
+            }
+            table.row(row);
         }
         table
+    }
+
+    /// One paragraph: the margin, the positive control and the sample-size estimates.
+    pub fn controls_note(&self) -> String {
+        let control = match &self.positive_control {
+            Some(original) => format!(
+                "Positive control: every attack also ran on the original model ({original}); \
+                 an attack has power when it tells the original from retraining by more than \
+                 the margin, and only attacks with power can pass."
+            ),
+            None => "Positive control: none (the evidence has no original model), so this \
+                     check cannot pass: nothing shows the attacks could detect memorisation."
+                .to_string(),
+        };
+        let estimates: Vec<String> = self
+            .gaps
+            .iter()
+            .filter_map(|g| {
+                g.samples_needed_estimate.as_ref().map(|s| {
+                    format!(
+                        "{}: about {} members and {} non-members",
+                        g.attack, s.members, s.nonmembers
+                    )
+                })
+            })
+            .collect();
+        let mut text = format!(
+            "Equivalence margin ±{} in AUC: an attack passes when its whole gap interval lies \
+             within it, fails when the interval lies beyond it. {control}",
+            fmt_number(self.margin)
+        );
+        if !estimates.is_empty() {
+            text.push_str(&format!(
+                " Sample sizes scored by each attack that would likely decide it (planning \
+                 estimates from the observed variance, not bounds): {}.",
+                estimates.join("; ")
+            ));
+        }
+        text
     }
 }
 
 impl SanityOrdering {
-    /// The ordering as a table.
+    /// The ordering as a table: each distance beside its noise floor, the decision against it
+    /// and the fraction moved (`docs/verdicts.md` §Distances and the noise floor).
     pub fn table(&self) -> Table {
         let mut table = Table::new(vec![
             "distance",
-            "d(r, r′)",
+            "d(r, r′) noise floor",
             "d(u, r)",
             "d(o, r)",
             "d(u, r) ≤ d(o, r)",
             "d(u, r) ≤ d(r, r′)",
+            "decision",
+            "fraction moved",
         ]);
         let yes_no = |b: Option<bool>| match b {
             Some(true) => "yes".to_string(),
@@ -256,6 +339,8 @@ impl SanityOrdering {
                 fmt_optional(row.original_to_retrained),
                 yes_no(row.unlearned_closer_than_original),
                 yes_no(row.within_noise_floor),
+                row.movement.word().replace('_', " "),
+                fmt_optional(row.fraction_moved),
             ]);
         }
         table
@@ -297,7 +382,7 @@ impl Finding for AuditReport {
         out.push_str("## Rules\n\n");
         out.push_str(&self.rules_table().markdown());
         if let Some(certificate) = &self.certificate {
-            out.push_str(&format!("\n## {}\n\n", certificate.title()));
+            out.push_str(&section(&certificate.title()));
             out.push_str(&certificate.markdown());
         }
         if let Some(mechanism) = &self.mechanism {
@@ -314,7 +399,7 @@ impl Finding for AuditReport {
             ));
         }
         if let Some(epsilon) = &self.epsilon {
-            out.push_str(&format!("\n## {}\n\n", epsilon.title()));
+            out.push_str(&section(&epsilon.title()));
             out.push_str(&epsilon.markdown());
         }
         if let Some(mia) = &self.mia {
@@ -327,6 +412,7 @@ impl Finding for AuditReport {
                 fmt_number(mia.family_confidence)
             ));
             out.push_str(&mia.gaps_table().markdown());
+            out.push_str(&format!("\n{}\n", mia.controls_note()));
         }
         if let Some(ulira) = &self.ulira {
             out.push_str("\n## U-LiRA against the mechanism\n\n");
@@ -335,6 +421,7 @@ impl Finding for AuditReport {
                 fmt_number(ulira.family_confidence)
             ));
             out.push_str(&ulira.gaps_table().markdown());
+            out.push_str(&format!("\n{}\n", ulira.controls_note()));
         }
         if let Some(llm) = &self.llm_mia {
             out.push_str(&format!(
@@ -361,7 +448,7 @@ impl Finding for AuditReport {
             out.push_str(&ordering.table().markdown());
         }
         if let Some(compare) = &self.compare {
-            out.push_str(&format!("\n## {}\n\n", compare.title()));
+            out.push_str(&section(&compare.title()));
             out.push_str(&compare.markdown());
         }
         out.push_str("\n## Provenance\n\n");

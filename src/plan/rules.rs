@@ -36,11 +36,24 @@ pub enum Metric {
     EpsilonLowerBound,
     /// TOFU's forget quality, the KS p-value (`forget_quality`, `docs/llm.md` §4).
     ForgetQuality,
+    /// `<distance>.fraction_moved` = 1 − d(u, r) / d(o, r) for a `compare` distance
+    /// (`compare`; docs/verdicts.md §Distances and the noise floor).
+    FractionMoved(Box<Metric>),
 }
 
 impl Metric {
     /// Parses a metric name as written in plans (`js.forget`, `verification_error`, ...).
     pub fn parse(name: &str) -> Option<Metric> {
+        if let Some(inner) = name.strip_suffix(".fraction_moved") {
+            return match Metric::parse(inner)? {
+                m @ (Metric::VerificationError
+                | Metric::VerificationErrorRelative
+                | Metric::Kl(_)
+                | Metric::Js(_)
+                | Metric::ActivationDistance(_)) => Some(Metric::FractionMoved(Box::new(m))),
+                _ => None,
+            };
+        }
         let split = |prefix: &str| {
             name.strip_prefix(prefix)
                 .filter(|rest| !rest.is_empty())
@@ -82,6 +95,7 @@ impl Metric {
             Metric::CertificateEpsilon => "certificate.epsilon".into(),
             Metric::EpsilonLowerBound => "epsilon.lower_bound".into(),
             Metric::ForgetQuality => "forget_quality".into(),
+            Metric::FractionMoved(inner) => format!("{}.fraction_moved", inner.name()),
         }
     }
 
@@ -132,8 +146,8 @@ impl Rule {
 }
 
 const METRIC_NAMES: &str = "verification_error, verification_error_relative, kl.<split>, \
-    js.<split>, activation_distance.<split>, accuracy_gap.<split>, mia.max_auc_gap, \
-    certificate.epsilon, epsilon.lower_bound";
+    js.<split>, activation_distance.<split>, accuracy_gap.<split>, <distance>.fraction_moved, \
+    mia.max_auc_gap, certificate.epsilon, epsilon.lower_bound";
 
 /// What the evidence can produce, read cheaply at validation (file presence and npz member
 /// names only), so that a rule on a split or a file the evidence lacks is a plan error.
@@ -224,6 +238,7 @@ fn unproducible(metric: &Metric, evidence: &Producible) -> Option<String> {
         }
         Metric::AccuracyGap(split) => split_of(split, &evidence.output_splits, "outputs")
             .or_else(|| split_of(split, &evidence.label_splits, "labels")),
+        Metric::FractionMoved(inner) => unproducible(inner, evidence),
         Metric::MiaMaxAucGap
         | Metric::CertificateEpsilon
         | Metric::EpsilonLowerBound

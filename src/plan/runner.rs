@@ -4,14 +4,11 @@
 //! the thread count.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Instant;
 
-use ndarray::Array2;
-
 use super::report::{
-    AuditReport, ClaimSummary, MechanismRun, MiaFinding, MiaPair, OrderingRow, PlanSummary,
-    ReportProvenance, RuleResult, SanityOrdering, ScoreHistogram,
+    AuditReport, ClaimSummary, MechanismRun, MiaFinding, MiaPair, PlanSummary, ReportProvenance,
+    RuleResult, SanityOrdering, ScoreHistogram,
 };
 use super::rules::{Bound, Metric, Rule};
 use super::schema::Check;
@@ -21,13 +18,10 @@ use crate::audit::EpsilonAudit;
 use crate::certify::Certificate;
 use crate::certify::gaussian::{GaussianTarget, gaussian_certificate};
 use crate::certify::output_perturbation::OutputPerturbationParams;
-use crate::io::{
-    ACTIVATIONS_FILE, CompareOptions, Comparison, OUTPUTS_FILE, WEIGHTS_FILE, compare_bundles,
-    load_labelled_logits, load_labels,
-};
+use crate::io::{ACTIVATIONS_FILE, OUTPUTS_FILE, WEIGHTS_FILE};
+use crate::metrics::compare::{CompareFinding, CompareOptions, Movement, compare_bundles};
+use crate::mia::PopulationConfig;
 use crate::mia::roc::{FprConvention, RocConfig};
-use crate::mia::signals::Signal;
-use crate::mia::{Loss, PopulationConfig, SplitOutputs, compare_to_reference, population_attacks};
 use crate::report::Finding;
 use crate::report::{InputDigest, Outcome, sha256_file};
 
@@ -111,22 +105,14 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
         let mut options = CompareOptions::new(&o.path, &u.path, &r.path);
         options.labels = compare.labels.as_ref().map(|l| l.path.clone());
         options.output_kind = output_kind;
+        // d(r, r′), the noise floor, is computed by the same library call.
+        options.retrained_again = compare.retrained_again.as_ref().map(|a| a.path.clone());
+        if compare.retrained_again.is_some() {
+            progress.step("compare retrained_again");
+        }
         let result = compare_bundles(&options).map_err(|e| analysis_error("compare", e))?;
         timed("compare", started);
-        // d(r, r′): the same engine with r′ in the unlearned slot.
-        let noise_floor = match &compare.retrained_again {
-            Some(again) => {
-                progress.step("compare retrained_again");
-                let started = Instant::now();
-                let mut options = CompareOptions::new(&o.path, &again.path, &r.path);
-                options.output_kind = output_kind;
-                let floor = compare_bundles(&options).map_err(|e| analysis_error("compare", e))?;
-                timed("compare_retrained_again", started);
-                Some(floor)
-            }
-            None => None,
-        };
-        ordering = Some(sanity_ordering(&result, noise_floor.as_ref()));
+        ordering = Some(sanity_ordering(&result));
         comparison = Some(result);
     }
 
@@ -135,56 +121,45 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
         progress.step("mia");
         let started = Instant::now();
         let spec = &mia_plan.spec;
-        let output_kind = mia_plan.output_kind;
         let (u, r, l) = (&mia_plan.unlearned, &mia_plan.retrained, &mia_plan.labels);
-        let config = PopulationConfig {
-            roc: RocConfig {
-                fprs: spec.fprs.clone(),
-                confidence: *spec.confidence.get_ref(),
-                convention: FprConvention::AtMost,
-                bootstrap_replicates: spec.bootstrap,
+        let request = crate::mia::analysis::PopulationRequest {
+            model: &u.path,
+            labels: &l.path,
+            members: &spec.members,
+            nonmembers: &spec.nonmembers,
+            evaluate: None,
+            reference: Some(&r.path),
+            // The positive control whenever the evidence has an original.
+            original: mia_plan.original.as_ref().map(|o| o.path.as_path()),
+            output_kind: mia_plan.output_kind,
+            config: PopulationConfig {
+                roc: RocConfig {
+                    fprs: spec.fprs.clone(),
+                    confidence: *spec.confidence.get_ref(),
+                    convention: FprConvention::AtMost,
+                    bootstrap_replicates: spec.bootstrap,
+                    seed: file.plan.seed,
+                    curve: true,
+                },
                 seed: file.plan.seed,
-                curve: true,
+                fit_fraction: spec.fit_fraction,
             },
-            seed: file.plan.seed,
-            fit_fraction: spec.fit_fraction,
+            margin: spec.margin,
+            compatibility: false,
         };
-        let label_file = load_labels(&l.path).map_err(|e| analysis_error("mia", e))?;
-        let load = |bundle: &Path, split: &str| {
-            load_labelled_logits(bundle, &l.path, &label_file, split, output_kind)
-                .map(|split| (split.logits, split.labels))
-                .map_err(|e| analysis_error("mia", e))
-        };
-        let mut runs = Vec::new();
-        let mut member_losses = Vec::new();
-        for bundle in [&u.path, &r.path] {
-            let members = load(bundle, &spec.members)?;
-            let nonmembers = load(bundle, &spec.nonmembers)?;
-            let context = |split: &str, e: crate::mia::MiaError| PlanError::Analysis {
+        let result =
+            crate::mia::analysis::population_mia(&request).map_err(|e| analysis_error("mia", e))?;
+        let unlearned_attacks = &result.unlearned.attacks;
+        let retrained_run = result
+            .retrained
+            .as_ref()
+            .ok_or_else(|| PlanError::Analysis {
                 analysis: "mia",
-                message: format!(
-                    "{}: split `{split}`: {e}",
-                    bundle.join(OUTPUTS_FILE).display()
-                ),
-            };
-            let members_view =
-                SplitOutputs::new(&spec.members, members.0.view(), members.1.clone())
-                    .map_err(|e| context(&spec.members, e))?;
-            let nonmembers_view =
-                SplitOutputs::new(&spec.nonmembers, nonmembers.0.view(), nonmembers.1.clone())
-                    .map_err(|e| context(&spec.nonmembers, e))?;
-            let attacks = population_attacks(&members_view, &nonmembers_view, None, &config)
-                .map_err(|e| context(&spec.members, e))?;
-            member_losses.push(log10_losses(&members.0, &members.1));
-            runs.push(attacks);
-        }
-        let (unlearned_attacks, retrained_attacks) = (&runs[0], &runs[1]);
-        let pairs = unlearned_attacks
-            .iter()
-            .zip(retrained_attacks)
-            .map(|(u, r)| (u.name.as_str(), &u.roc, &r.roc));
-        let (gaps, outcome) = compare_to_reference(pairs, *spec.confidence.get_ref())
-            .map_err(|e| analysis_error("mia", e))?;
+                message: "the retrained model was not analysed".into(),
+            })?;
+        let retrained_attacks = &retrained_run.attacks;
+        let original_attacks = result.original.as_ref().map(|o| &o.attacks);
+        let (gaps, outcome) = (result.gaps.clone(), result.outcome.clone());
         let plotted_attack = gaps
             .iter()
             .max_by(|a, b| a.auc_gap.abs().total_cmp(&b.auc_gap.abs()))
@@ -205,16 +180,25 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
             attacks: unlearned_attacks
                 .iter()
                 .zip(retrained_attacks)
-                .map(|(u, r)| MiaPair {
+                .enumerate()
+                .map(|(i, (u, r))| MiaPair {
                     attack: u.name.clone(),
                     description: u.description.to_string(),
                     unlearned: keep_curve(&u.name, &u.summary),
                     retrained: keep_curve(&r.name, &r.summary),
+                    original: original_attacks.map(|o| keep_curve(&o[i].name, &o[i].summary)),
                 })
                 .collect(),
             gaps,
             plotted_attack,
-            score_histogram: histogram(&spec.members, &member_losses[0], &member_losses[1], 24),
+            score_histogram: histogram(
+                &spec.members,
+                &result.unlearned.member_log10_losses,
+                &retrained_run.member_log10_losses,
+                24,
+            ),
+            margin: spec.margin,
+            positive_control: mia_plan.original.as_ref().map(|o| o.written.clone()),
             outcome,
         });
         timed("mia", started);
@@ -324,6 +308,7 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
                 confidence: *spec.confidence.get_ref(),
                 fprs: spec.fprs.clone(),
                 seed: file.plan.seed,
+                margin: spec.margin,
             },
         )?);
         timed("ulira", started);
@@ -477,19 +462,6 @@ fn input_digests(plan: &Plan) -> Result<Vec<InputDigest>, PlanError> {
         .collect()
 }
 
-/// log10 of the cross-entropy loss per row, floored at 1e-12 so a perfect fit stays finite.
-fn log10_losses(logits: &Array2<f64>, labels: &[usize]) -> Vec<f64> {
-    logits
-        .rows()
-        .into_iter()
-        .zip(labels)
-        .map(|(row, &label)| {
-            let row = row.to_vec();
-            Loss.value(&row, label).max(1e-12).log10()
-        })
-        .collect()
-}
-
 /// Shared-bin histogram of two score lists (non-finite scores are excluded upstream).
 pub(crate) fn histogram(
     split: &str,
@@ -526,43 +498,22 @@ pub(crate) fn histogram(
     }
 }
 
-fn sanity_ordering(comparison: &Comparison, floor: Option<&Comparison>) -> SanityOrdering {
-    let row = |distance: String, again: Option<f64>, u: Option<f64>, o: Option<f64>| OrderingRow {
-        unlearned_closer_than_original: u.zip(o).map(|(u, o)| u <= o),
-        within_noise_floor: u.zip(again).map(|(u, a)| u <= a),
-        distance,
-        retrained_again_to_retrained: again,
-        unlearned_to_retrained: u,
-        original_to_retrained: o,
-    };
-    let mut rows = Vec::new();
-    if let Some(weights) = &comparison.weights {
-        let again = floor
-            .and_then(|f| f.weights.as_ref())
-            .map(|w| w.verification_error);
-        rows.push(row(
-            "verification_error".into(),
-            again,
-            Some(weights.verification_error),
-            Some(weights.original_to_retrained),
-        ));
+fn sanity_ordering(comparison: &CompareFinding) -> SanityOrdering {
+    SanityOrdering {
+        rows: comparison
+            .ordering
+            .iter()
+            .filter(|r| r.distance == "verification_error" || r.distance.starts_with("js."))
+            .cloned()
+            .collect(),
+        noise_floor_reason: comparison.noise_floor_reason.clone(),
     }
-    for (split, metrics) in &comparison.outputs {
-        let again = floor.and_then(|f| f.outputs.get(split)).and_then(|m| m.js);
-        rows.push(row(
-            format!("js.{split}"),
-            again,
-            metrics.js,
-            metrics.original_vs_retrained.js,
-        ));
-    }
-    SanityOrdering { rows }
 }
 
 /// The value of a metric, or why it is undefined.
 fn metric_value(
     metric: &Metric,
-    comparison: Option<&Comparison>,
+    comparison: Option<&CompareFinding>,
     mia: Option<&MiaFinding>,
     certificate: Option<&Certificate>,
     epsilon: Option<&EpsilonAudit>,
@@ -638,6 +589,13 @@ fn metric_value(
         }
         // Read from the [forget_quality] finding in `evaluate`.
         Metric::ForgetQuality => Err("[forget_quality] did not run".into()),
+        Metric::FractionMoved(inner) => {
+            let comparison = comparison.ok_or("[compare] did not run")?;
+            let d_u = metric_value(inner, Some(comparison), None, None, None)?;
+            let sides = distance_sides(inner, comparison)
+                .ok_or_else(|| format!("{} is not a distance", inner.name()))?;
+            crate::metrics::compare::fraction_moved(Some(d_u), sides.raw[1])
+        }
         Metric::MiaMaxAucGap => {
             let mia = mia.ok_or("[mia] did not run")?;
             mia.gaps
@@ -672,7 +630,7 @@ fn metric_value(
 
 /// What the analyses produced, for the rules.
 struct Findings<'a> {
-    comparison: Option<&'a Comparison>,
+    comparison: Option<&'a CompareFinding>,
     ordering: Option<&'a SanityOrdering>,
     mia: Option<&'a MiaFinding>,
     ulira: Option<&'a MiaFinding>,
@@ -697,29 +655,38 @@ fn evaluate(rule: &Rule, plan: &Plan, f: &Findings) -> RuleResult {
                 },
                 _ => metric_value(metric, f.comparison, f.mia, f.certificate, f.epsilon),
             };
-            let (value, value_reason, outcome) = match computed {
-                Err(reason) => (
-                    None,
-                    Some(reason.clone()),
-                    Outcome::Inconclusive {
-                        reason: format!("{}: cannot be computed: {reason}", metric.name()),
-                    },
-                ),
-                Ok(value) => {
-                    let holds = match bound {
-                        Bound::AtMost(x) => value <= *x,
-                        Bound::AtLeast(x) => value >= *x,
-                    };
-                    let outcome = if holds {
-                        Outcome::Pass
-                    } else {
-                        Outcome::Fail {
-                            reason: format!("{} = {value} violates {description}", metric.name()),
-                        }
-                    };
-                    (Some(value), None, outcome)
-                }
-            };
+            let (value, value_reason, outcome) =
+                match computed {
+                    Err(reason) => (
+                        None,
+                        Some(reason.clone()),
+                        Outcome::Inconclusive {
+                            reason: format!("{}: cannot be computed: {reason}", metric.name()),
+                        },
+                    ),
+                    Ok(value) => {
+                        let holds = match bound {
+                            Bound::AtMost(x) => value <= *x,
+                            Bound::AtLeast(x) => value >= *x,
+                        };
+                        let outcome = if holds {
+                            Outcome::Pass
+                        } else {
+                            Outcome::Fail {
+                                reason: format!(
+                                    "{} = {value} violates {description}",
+                                    metric.name()
+                                ),
+                            }
+                        };
+                        // Distance rules are judged against the original and the noise floor.
+                        let outcome = match f.comparison {
+                            Some(c) => distance_rule_outcome(metric, *bound, c, outcome),
+                            None => outcome,
+                        };
+                        (Some(value), None, outcome)
+                    }
+                };
             RuleResult {
                 rule: description,
                 metric: Some(metric.name()),
@@ -822,23 +789,205 @@ fn evaluate_check(check: Check, plan: &Plan, f: &Findings) -> (Option<f64>, Outc
                     "neither weights nor a `forget` output split to order the distances".into(),
                 );
             };
-            match row.unlearned_closer_than_original {
-                Some(true) => (row.unlearned_to_retrained, Outcome::Pass),
-                Some(false) => (
-                    row.unlearned_to_retrained,
+            let value = row.unlearned_to_retrained;
+            let text = |v: Option<f64>| v.map_or("undefined".to_string(), |v| format!("{v}"));
+            let (u, o, again) = (
+                text(row.unlearned_to_retrained),
+                text(row.original_to_retrained),
+                text(row.retrained_again_to_retrained),
+            );
+            let d = &row.distance;
+            match row.movement {
+                Movement::Closer => (value, Outcome::Pass),
+                Movement::Farther => (
+                    value,
                     Outcome::Fail {
                         reason: format!(
-                            "{}: d(u, r) = {} > d(o, r) = {}: unlearning did not move the model \
-                             towards retraining",
-                            row.distance,
-                            row.unlearned_to_retrained.unwrap_or(f64::NAN),
-                            row.original_to_retrained.unwrap_or(f64::NAN)
+                            "{d}: d(u, r) = {u} exceeds d(o, r) = {o} by more than the noise \
+                             floor d(r, r′) = {again}: unlearning moved the model away from \
+                             retraining"
                         ),
                     },
                 ),
-                None => inconclusive(format!("{}: a distance is undefined", row.distance)),
+                Movement::WithinNoiseFloor => (
+                    value,
+                    Outcome::Inconclusive {
+                        reason: format!(
+                            "{d}: d(u, r) = {u} and d(o, r) = {o} differ by less than the noise \
+                             floor d(r, r′) = {again}: two retrainings differ as much, so the \
+                             distances cannot tell whether unlearning moved the model"
+                        ),
+                    },
+                ),
+                Movement::NoNoiseEstimate => (
+                    value,
+                    Outcome::Inconclusive {
+                        reason: format!(
+                            "{d}: d(u, r) = {u}, d(o, r) = {o}, but {}",
+                            crate::metrics::compare::NO_NOISE_FLOOR
+                        ),
+                    },
+                ),
+                Movement::Undefined => inconclusive(format!("{d}: a distance is undefined")),
             }
         }
+    }
+}
+
+/// The three sides of a distance metric: the unlearned model's value, the original model's
+/// value (what doing nothing scores) and the noise floor's value (a second retraining), plus
+/// the movement of the underlying distance. `None` for metrics that are not distances.
+struct DistanceSides {
+    original: Option<f64>,
+    floor: Option<f64>,
+    movement: Movement,
+    /// d(u, r), d(o, r), d(r, r′) of the underlying distance, for the reasons.
+    raw: [Option<f64>; 3],
+}
+
+fn distance_sides(metric: &Metric, c: &CompareFinding) -> Option<DistanceSides> {
+    let floor = c.noise_floor.as_ref();
+    let raw: [Option<f64>; 3] = match metric {
+        Metric::VerificationError | Metric::VerificationErrorRelative => {
+            let w = c.weights.as_ref()?;
+            let fw = floor.and_then(|f| f.weights.as_ref());
+            if *metric == Metric::VerificationError {
+                [
+                    Some(w.verification_error),
+                    Some(w.original_to_retrained),
+                    fw.map(|f| f.verification_error),
+                ]
+            } else {
+                [
+                    w.verification_error_relative,
+                    w.original_to_retrained_relative,
+                    fw.and_then(|f| f.verification_error_relative),
+                ]
+            }
+        }
+        Metric::Kl(split) | Metric::Js(split) | Metric::ActivationDistance(split) => {
+            let m = c.outputs.get(split)?;
+            let o = &m.original_vs_retrained;
+            let f = floor.and_then(|f| f.outputs.get(split));
+            match metric {
+                Metric::Kl(_) => [
+                    m.kl_retrained_unlearned,
+                    o.kl_retrained_original,
+                    f.and_then(|f| f.kl_retrained_unlearned),
+                ],
+                Metric::Js(_) => [m.js, o.js, f.and_then(|f| f.js)],
+                _ => [
+                    m.activation_distance,
+                    o.activation_distance,
+                    f.and_then(|f| f.activation_distance),
+                ],
+            }
+        }
+        Metric::AccuracyGap(split) => {
+            let m = c.outputs.get(split)?;
+            let a = &m.accuracy;
+            let gap = |x: Option<f64>| x.zip(a.retrained).map(|(x, r)| (x - r).abs());
+            [
+                gap(a.unlearned),
+                gap(a.original),
+                floor
+                    .and_then(|f| f.outputs.get(split))
+                    .and_then(|f| f.accuracy_gap),
+            ]
+        }
+        Metric::FractionMoved(inner) => {
+            let sides = distance_sides(inner, c)?;
+            let [u, o, f] = sides.raw;
+            let fraction = |d: Option<f64>| crate::metrics::compare::fraction_moved(d, o).ok();
+            return Some(DistanceSides {
+                // doing nothing moves by 0; a second retraining by 1 − d(r, r′)/d(o, r)
+                original: Some(0.0),
+                floor: fraction(f),
+                movement: Movement::judge(u, o, f),
+                raw: [u, o, f],
+            });
+        }
+        _ => return None,
+    };
+    Some(DistanceSides {
+        original: raw[1],
+        floor: raw[2],
+        movement: Movement::judge(raw[0], raw[1], raw[2]),
+        raw,
+    })
+}
+
+/// Judges a threshold rule on a distance metric against its controls
+/// (`docs/verdicts.md` §Distances and the noise floor):
+/// * a pass stands only if the original model fails the same bound (otherwise doing nothing
+///   would pass) **and** the underlying distance moved toward retraining by more than the noise
+///   floor (d(o, r) − d(u, r) > d(r, r′)); without a noise floor it is inconclusive;
+/// * a fail stands unless the noise floor itself fails the bound (a second retraining would
+///   fail it too: the threshold is below the noise), which is inconclusive.
+///
+/// So a model that unlearned nothing (u = o) can never pass a distance rule.
+fn distance_rule_outcome(
+    metric: &Metric,
+    bound: Bound,
+    comparison: &CompareFinding,
+    outcome: Outcome,
+) -> Outcome {
+    let Some(sides) = distance_sides(metric, comparison) else {
+        return outcome;
+    };
+    let holds = |v: f64| match bound {
+        Bound::AtMost(x) => v <= x,
+        Bound::AtLeast(x) => v >= x,
+    };
+    let name = metric.name();
+    let text = |v: Option<f64>| v.map_or("undefined".to_string(), |v| format!("{v}"));
+    let [u, o, f] = sides.raw;
+    match outcome {
+        Outcome::Fail { reason } => match sides.floor {
+            Some(floor) if !holds(floor) => Outcome::Inconclusive {
+                reason: format!(
+                    "{reason}, but the noise floor (a second retraining) scores {floor} and \
+                     fails the same bound: the threshold is below the noise between two \
+                     retrainings"
+                ),
+            },
+            Some(floor) => Outcome::Fail {
+                reason: format!(
+                    "{reason}, whereas a second retraining (the noise floor) scores {floor} and \
+                     meets it"
+                ),
+            },
+            None => Outcome::Fail { reason },
+        },
+        Outcome::Pass => {
+            if sides.original.is_none_or(holds) {
+                return Outcome::Inconclusive {
+                    reason: format!(
+                        "{name}: the original model, which unlearned nothing, scores {} and \
+                         satisfies the same bound: the rule cannot tell unlearning from doing \
+                         nothing",
+                        text(sides.original)
+                    ),
+                };
+            }
+            match sides.movement {
+                Movement::Closer => Outcome::Pass,
+                Movement::NoNoiseEstimate => Outcome::Inconclusive {
+                    reason: format!("{name}: {}", crate::metrics::compare::NO_NOISE_FLOOR),
+                },
+                _ => Outcome::Inconclusive {
+                    reason: format!(
+                        "{name}: d(u, r) = {} and d(o, r) = {} differ by no more than the noise \
+                         floor d(r, r′) = {}: the improvement is within the noise between two \
+                         retrainings",
+                        text(u),
+                        text(o),
+                        text(f)
+                    ),
+                },
+            }
+        }
+        other => other,
     }
 }
 
@@ -880,6 +1029,8 @@ fn sample_mechanism(
         seed,
         record: spec.record,
         options: spec.options.clone(),
+        // A plan's runs live only in its report; nothing is checkpointed.
+        checkpoint: None,
     };
     let counter = RunCounter {
         progress,

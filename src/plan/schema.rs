@@ -182,6 +182,13 @@ pub struct MiaSpec {
     pub fprs: Vec<f64>,
     #[serde(default = "default_fit_fraction")]
     pub fit_fraction: f64,
+    /// Equivalence margin in AUC of `mia_indistinguishable` (`docs/verdicts.md`).
+    #[serde(default = "default_margin")]
+    pub margin: f64,
+}
+
+fn default_margin() -> f64 {
+    crate::mia::DEFAULT_MARGIN
 }
 
 fn default_holdout() -> String {
@@ -211,6 +218,9 @@ pub struct LlmMiaSpec {
     pub nonmembers: String,
     #[serde(default = "default_k")]
     pub k: f64,
+    /// Equivalence margin in AUC of `llm_mia_indistinguishable` (`docs/verdicts.md`).
+    #[serde(default = "default_margin")]
+    pub margin: f64,
     /// Default: loss and min_k, plus zlib / min_k_plus_plus when their files are present.
     pub attacks: Option<Vec<String>>,
     #[serde(default = "default_confidence")]
@@ -301,6 +311,9 @@ pub struct UliraSpec {
     pub confidence: Spanned<f64>,
     #[serde(default = "default_fprs")]
     pub fprs: Vec<f64>,
+    /// Equivalence margin in AUC of `ulira_indistinguishable` (`docs/verdicts.md`).
+    #[serde(default = "default_margin")]
+    pub margin: f64,
 }
 
 /// `[[rule]]`: one pass/fail rule. Either `metric` with `at_most` or `at_least`, or `check`.

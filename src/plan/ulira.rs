@@ -6,7 +6,7 @@
 //! (and retrains without it, the twin). `shadow_models` worlds give the shadow matrix of φ
 //! scores and states; one more world is the target. The U-LiRA test and the plain population test on φ are run on the
 //! target's unlearned model and on its retrained twin, and their AUC gaps compared with
-//! paired DeLong intervals (`mia::compare_to_reference`).
+//! their paired intervals by the equivalence test (`mia::equivalence_to_reference`).
 //!
 //! World `w` draws everything from `ChaCha8Rng::seed_from_u64(plan.seed)` with stream `w`;
 //! worlds run in parallel and are collected in order, so the result does not depend on the
@@ -15,9 +15,9 @@
 use super::PlanError;
 use super::report::{MiaFinding, MiaPair};
 use crate::mechanisms::MechanismOptions;
+use crate::mia::analysis::{UliraInput, ulira_analysis};
 use crate::mia::roc::{FprConvention, Roc, RocConfig};
-use crate::mia::shadow::{LiraVariance, UnlearningState, ulira_scores};
-use crate::mia::unlearning::compare_to_reference;
+use crate::mia::shadow::{LiraVariance, UnlearningState};
 use crate::models::Dataset;
 use crate::sampling::shadow_worlds;
 
@@ -30,6 +30,8 @@ pub(super) struct UliraSettings<'a> {
     pub confidence: f64,
     pub fprs: Vec<f64>,
     pub seed: u64,
+    /// Equivalence margin in AUC.
+    pub margin: f64,
 }
 
 fn failed(message: impl std::fmt::Display) -> PlanError {
@@ -50,38 +52,39 @@ pub(super) fn run_ulira(data: &Dataset, settings: &UliraSettings) -> Result<MiaF
         settings.seed,
     )
     .map_err(failed)?;
-    let n = data.len();
-    let (scores, states, target_states) = (&worlds.scores, &worlds.states, &worlds.target_states);
+    // The shadow worlds keep no original model (trained before unlearning), so there is no
+    // positive control: a leak shown beyond the margin fails, and nothing passes
+    // (`docs/verdicts.md`, "Membership inference").
+    let analysis = ulira_analysis(
+        &UliraInput {
+            shadow_scores: worlds.scores.view(),
+            shadow_states: worlds.states.view(),
+            target_states: &worlds.target_states,
+            unlearned: &worlds.target_unlearned,
+            retrained: Some(&worlds.target_retrained),
+            original: None,
+            variance: LiraVariance::Fixed,
+            threshold_attack: "population_phi",
+        },
+        settings.confidence,
+        settings.margin,
+    )
+    .map_err(failed)?;
+    let retrained = analysis
+        .retrained
+        .as_ref()
+        .ok_or_else(|| failed("the retrained twin was not analysed"))?;
+    let (ulira_u, ulira_r) = (&analysis.unlearned.ulira, &retrained.ulira);
+    let (population_u, population_r) = (&analysis.unlearned.threshold, &retrained.threshold);
+    let (gaps, outcome) = (analysis.gaps.clone(), analysis.outcome.clone());
     let (unlearned_phi, retrained_phi) = (&worlds.target_unlearned, &worlds.target_retrained);
+    let target_states = &worlds.target_states;
     let select = |values: &[f64], state: UnlearningState| -> Vec<f64> {
-        (0..n)
+        (0..values.len())
             .filter(|&i| target_states[i] == state)
             .map(|i| values[i])
             .collect()
     };
-    let roc = |values: &[f64]| {
-        Roc::new(
-            &select(values, UnlearningState::Unlearned),
-            &select(values, UnlearningState::HeldOut),
-        )
-        .map_err(failed)
-    };
-    let ulira = |target: &[f64]| -> Result<Roc, PlanError> {
-        roc(
-            &ulira_scores(scores.view(), states.view(), target, LiraVariance::Fixed)
-                .map_err(failed)?,
-        )
-    };
-    let (ulira_u, ulira_r) = (ulira(unlearned_phi)?, ulira(retrained_phi)?);
-    let (population_u, population_r) = (roc(unlearned_phi)?, roc(retrained_phi)?);
-    let (gaps, outcome) = compare_to_reference(
-        [
-            ("ulira", &ulira_u, &ulira_r),
-            ("population_phi", &population_u, &population_r),
-        ],
-        settings.confidence,
-    )
-    .map_err(failed)?;
     let config = |curve: bool| RocConfig {
         fprs: settings.fprs.clone(),
         confidence: settings.confidence,
@@ -97,14 +100,16 @@ pub(super) fn run_ulira(data: &Dataset, settings: &UliraSettings) -> Result<MiaF
             description: "U-LiRA: per-point likelihood ratio of 'trained then unlearned' vs \
                           'never seen' shadow models (fixed variance)"
                 .into(),
-            unlearned: summary(&ulira_u, true)?,
-            retrained: summary(&ulira_r, true)?,
+            unlearned: summary(ulira_u, true)?,
+            retrained: summary(ulira_r, true)?,
+            original: None,
         },
         MiaPair {
             attack: "population_phi".into(),
             description: "global threshold on the target's φ".into(),
-            unlearned: summary(&population_u, false)?,
-            retrained: summary(&population_r, false)?,
+            unlearned: summary(population_u, false)?,
+            retrained: summary(population_r, false)?,
+            original: None,
         },
     ];
     let forgotten = |values: &[f64]| select(values, UnlearningState::Unlearned);
@@ -123,6 +128,8 @@ pub(super) fn run_ulira(data: &Dataset, settings: &UliraSettings) -> Result<MiaF
         gaps,
         plotted_attack: "ulira".into(),
         score_histogram: histogram,
+        margin: settings.margin,
+        positive_control: None,
         outcome,
     })
 }

@@ -5,6 +5,26 @@
 use super::Table;
 use super::svg::escape;
 
+/// Plain text as HTML: escaped, inline Markdown code (`` `x` ``) turned into `<code>x</code>`
+/// (an unpaired backtick is dropped), and over-long floats rounded ([`super::round_floats`]).
+/// No Markdown syntax reaches the page.
+pub fn text_html(text: &str) -> String {
+    let escaped = escape(&super::round_floats(text));
+    let parts: Vec<&str> = escaped.split('`').collect();
+    let pairs = (parts.len() - 1) / 2;
+    let mut out = String::with_capacity(escaped.len() + 16 * pairs);
+    for (i, part) in parts.iter().enumerate() {
+        if i % 2 == 1 && i <= 2 * pairs {
+            out.push_str("<code>");
+            out.push_str(part);
+            out.push_str("</code>");
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
+}
+
 /// An HTML report being assembled.
 #[derive(Debug, Clone, Default)]
 pub struct HtmlDocument {
@@ -35,27 +55,30 @@ impl HtmlDocument {
         self.body.push_str(&format!(
             "<div class=\"verdict {}\" id=\"verdict\">{}",
             escape(class),
-            escape(headline)
+            text_html(headline)
         ));
         if !reason.is_empty() {
             self.body.push_str(&format!(
                 "<div style=\"font-size:14px;font-weight:normal\">{}</div>",
-                escape(reason)
+                text_html(reason)
             ));
         }
         self.body.push_str("</div>\n");
         self
     }
 
-    /// A section heading.
+    /// A section heading (an empty one is not written).
     pub fn heading(&mut self, text: &str) -> &mut Self {
-        self.body.push_str(&format!("<h2>{}</h2>\n", escape(text)));
+        if !text.trim().is_empty() {
+            self.body
+                .push_str(&format!("<h2>{}</h2>\n", text_html(text)));
+        }
         self
     }
 
     /// A paragraph of plain text.
     pub fn paragraph(&mut self, text: &str) -> &mut Self {
-        self.body.push_str(&format!("<p>{}</p>\n", escape(text)));
+        self.body.push_str(&format!("<p>{}</p>\n", text_html(text)));
         self
     }
 
@@ -75,8 +98,8 @@ impl HtmlDocument {
     pub fn finish(&self) -> String {
         format!(
             "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>{}</h1>\n{}</body>\n</html>\n",
-            escape(&self.title),
-            escape(&self.title),
+            escape(&self.title.replace('`', "")),
+            text_html(&self.title),
             self.body
         )
     }
@@ -86,13 +109,14 @@ impl HtmlDocument {
 pub fn table_html(table: &Table) -> String {
     let mut out = String::from("<table>\n<tr>");
     for cell in table.header() {
-        out.push_str(&format!("<th>{}</th>", escape(cell)));
+        out.push_str(&format!("<th>{}</th>", text_html(cell)));
     }
     out.push_str("</tr>\n");
     for row in table.rows() {
         out.push_str("<tr>");
         for cell in row {
-            out.push_str(&format!("<td>{}</td>", escape(cell)));
+            let cell = if cell.trim().is_empty() { "—" } else { cell };
+            out.push_str(&format!("<td>{}</td>", text_html(cell)));
         }
         out.push_str("</tr>\n");
     }
@@ -104,7 +128,7 @@ pub fn table_html(table: &Table) -> String {
 pub fn figure(svg: &str, caption: &str) -> String {
     format!(
         "<figure>\n{svg}<figcaption>{}</figcaption>\n</figure>\n",
-        escape(caption)
+        text_html(caption)
     )
 }
 
@@ -137,6 +161,10 @@ mod tests {
         assert!(html.starts_with("<!DOCTYPE html>"));
         assert!(html.contains("<title>T &amp; U</title>"));
         assert!(html.contains("<td>&lt;x&gt;</td>"));
+        assert_eq!(
+            text_html("plan `a<b` and a stray ` tick, 0.30000000000000004"),
+            "plan <code>a&lt;b</code> and a stray  tick, 0.3000"
+        );
         for external in ["<script", "http://", "https://", "<link", "@import", "url("] {
             let without_svg_namespace = html.replace("http://www.w3.org/2000/svg", "");
             assert!(!without_svg_namespace.contains(external), "{external}");

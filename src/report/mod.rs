@@ -39,6 +39,16 @@ impl Outcome {
         }
     }
 
+    /// The outcome's name: "info", "pass", "fail" or "inconclusive".
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Info => "info",
+            Outcome::Pass => "pass",
+            Outcome::Fail { .. } => "fail",
+            Outcome::Inconclusive { .. } => "inconclusive",
+        }
+    }
+
     /// Combines outcomes: any failure fails; otherwise any inconclusive is inconclusive.
     pub fn combine<'a>(outcomes: impl IntoIterator<Item = &'a Outcome>) -> Outcome {
         let mut combined = Outcome::Pass;
@@ -156,6 +166,68 @@ pub fn fmt_number(value: f64) -> String {
     }
 }
 
+/// Rewrites every decimal number in `text` that carries more than six significant digits
+/// (e.g. `0.30000000000000004`, `1.2345678901234e-5`) with [`fmt_number`], leaving integers,
+/// short numbers and tokens glued to letters (hashes, names such as `js2`) untouched. For
+/// reasons assembled with `{}` on raw floats.
+pub fn round_floats(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let glued = |c: Option<&char>| c.is_some_and(|c| c.is_alphanumeric() || *c == '_');
+    while i < chars.len() {
+        let starts_number = chars[i].is_ascii_digit()
+            || (chars[i] == '-' && chars.get(i + 1).is_some_and(char::is_ascii_digit));
+        if !starts_number || glued(if i > 0 { chars.get(i - 1) } else { None }) {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let start = i;
+        if chars[i] == '-' {
+            i += 1;
+        }
+        while i < chars.len() && chars[i].is_ascii_digit() {
+            i += 1;
+        }
+        let mut decimal = false;
+        if i + 1 < chars.len() && chars[i] == '.' && chars[i + 1].is_ascii_digit() {
+            decimal = true;
+            i += 1;
+            while i < chars.len() && chars[i].is_ascii_digit() {
+                i += 1;
+            }
+        }
+        if i + 1 < chars.len() && (chars[i] == 'e' || chars[i] == 'E') {
+            let mut j = i + 1;
+            if chars[j] == '-' || chars[j] == '+' {
+                j += 1;
+            }
+            if j < chars.len() && chars[j].is_ascii_digit() {
+                while j < chars.len() && chars[j].is_ascii_digit() {
+                    j += 1;
+                }
+                i = j;
+            }
+        }
+        let token: String = chars[start..i].iter().collect();
+        let mantissa = token.split(['e', 'E']).next().unwrap_or("");
+        let significant = mantissa
+            .trim_start_matches('-')
+            .replace('.', "")
+            .trim_start_matches('0')
+            .len();
+        let next = chars.get(i);
+        match token.parse::<f64>() {
+            Ok(value) if decimal && significant > 6 && !glued(next) => {
+                out.push_str(&fmt_number(value));
+            }
+            _ => out.push_str(&token),
+        }
+    }
+    out
+}
+
 /// Formats an optional float, `—` when undefined.
 pub fn fmt_optional(value: Option<f64>) -> String {
     value.map(fmt_number).unwrap_or_else(|| "—".to_string())
@@ -164,6 +236,20 @@ pub fn fmt_optional(value: Option<f64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_floats_in_text_are_rounded_and_nothing_else() {
+        assert_eq!(
+            round_floats("js = 0.30000000000000004 violates js ≤ 0.3"),
+            "js = 0.3000 violates js ≤ 0.3"
+        );
+        assert_eq!(
+            round_floats("(1.2345678901234567e-5, -2.718281828459045)"),
+            "(1.235e-5, -2.718)"
+        );
+        let hash = "sha256 d7ff1341011182b7af3733b201a919ce, run 123456789, 0.123456, ab1.2345678";
+        assert_eq!(round_floats(hash), hash);
+    }
 
     #[test]
     fn outcomes_combine_fail_over_inconclusive_over_pass() {

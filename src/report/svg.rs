@@ -2,6 +2,11 @@
 //! reference lines and a legend, written as inline `<svg>` text with no script, no external
 //! style and no fonts beyond the generic `sans-serif`. Numbers are printed with two decimals so
 //! the same data gives the same bytes.
+//!
+//! Ticks: linear axes get "nice" values (1, 2 or 5 times a power of ten, about five ticks
+//! inside the range; Heckbert, "Nice numbers for graph labels", Graphics Gems, 1990); count
+//! axes ([`Axis::count`], and the y axis of every histogram) get integer ticks only; log axes
+//! get decades. The legend goes in the plot corner that covers the fewest drawn marks.
 
 use std::fmt::Write;
 
@@ -35,6 +40,28 @@ pub struct Axis {
     pub label: String,
     /// Named ticks replacing the automatic ones (categorical axes).
     pub named_ticks: Option<Vec<(f64, String)>>,
+    /// Counts: only integer ticks.
+    pub integer: bool,
+}
+
+/// The 1-2-5 step giving about `target` intervals over `range`.
+pub fn nice_step(range: f64, target: usize) -> f64 {
+    if !(range.is_finite() && range > 0.0) {
+        return 1.0;
+    }
+    let raw = range / target.max(1) as f64;
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let residual = raw / magnitude;
+    let factor = if residual < 1.5 {
+        1.0
+    } else if residual < 3.0 {
+        2.0
+    } else if residual < 7.0 {
+        5.0
+    } else {
+        10.0
+    };
+    factor * magnitude
 }
 
 impl Axis {
@@ -51,6 +78,29 @@ impl Axis {
             scale: Scale::Linear,
             label: label.to_string(),
             named_ticks: None,
+            integer: false,
+        }
+    }
+
+    /// A count axis from 0 to a little above `peak`, with integer ticks.
+    pub fn count(peak: f64, label: &str) -> Axis {
+        let mut axis = Axis::linear(0.0, peak.max(1.0) * 1.1, label);
+        axis.integer = true;
+        axis
+    }
+
+    /// Linear over `[0, high]`, or log10 when one value dwarfs the others (the largest is
+    /// more than 50 times the smallest positive one), so no value is flattened to the axis.
+    pub fn linear_or_log(values: &[f64], label: &str) -> Axis {
+        let positive = values.iter().copied().filter(|v| v.is_finite() && *v > 0.0);
+        let high = positive.clone().fold(0.0f64, f64::max);
+        let low = positive.fold(f64::INFINITY, f64::min);
+        if high > 0.0 && low.is_finite() && high / low > 50.0 {
+            let floor = 10f64.powf((low / 2.0).log10().floor());
+            let ceil = 10f64.powf((high * 1.5).log10().ceil());
+            Axis::log10(floor, ceil, &format!("{label} (log scale)"))
+        } else {
+            Axis::linear(0.0, high.max(f64::MIN_POSITIVE) * 1.1, label)
         }
     }
 
@@ -64,6 +114,7 @@ impl Axis {
             scale: Scale::Log10,
             label: label.to_string(),
             named_ticks: None,
+            integer: false,
         }
     }
 
@@ -102,17 +153,41 @@ impl Axis {
         if let Some(named) = &self.named_ticks {
             return named.clone();
         }
+        let decimals = match self.scale {
+            Scale::Linear => (-self.step().log10().floor()).max(0.0) as usize,
+            Scale::Log10 => 0,
+        };
         self.ticks()
             .into_iter()
-            .map(|t| (t, tick_label(t, self.scale)))
+            .map(|t| (t, tick_label(t, self.scale, decimals)))
             .collect()
+    }
+
+    /// The linear tick step: 1-2-5, at least 1 on a count axis.
+    fn step(&self) -> f64 {
+        let step = nice_step(self.high - self.low, 5);
+        if self.integer && step < 1.0 {
+            1.0
+        } else {
+            step
+        }
     }
 
     fn ticks(&self) -> Vec<f64> {
         match self.scale {
-            Scale::Linear => (0..=4)
-                .map(|i| self.low + (self.high - self.low) * i as f64 / 4.0)
-                .collect(),
+            Scale::Linear => {
+                let step = self.step();
+                let first = (self.low / step - 1e-9).ceil() as i64;
+                let last = (self.high / step + 1e-9).floor() as i64;
+                (first..=last)
+                    .map(|k| {
+                        let t = k as f64 * step;
+                        // Exact decimal values (0.30000000000000004 → 0.3).
+                        let rounded = (t / step).round() * step;
+                        if rounded == 0.0 { 0.0 } else { rounded }
+                    })
+                    .collect()
+            }
             Scale::Log10 => {
                 let first = self.low.log10().ceil() as i32;
                 let last = self.high.log10().floor() as i32;
@@ -122,18 +197,34 @@ impl Axis {
     }
 }
 
-fn tick_label(value: f64, scale: Scale) -> String {
+fn tick_label(value: f64, scale: Scale, decimals: usize) -> String {
     match scale {
         Scale::Log10 => {
             let exponent = value.log10().round() as i32;
-            if (-2..=0).contains(&exponent) {
-                format!("{value}")
+            if (-2..=3).contains(&exponent) {
+                format!("{}", 10f64.powi(exponent))
             } else {
                 format!("1e{exponent}")
             }
         }
-        Scale::Linear => crate::report::fmt_number(value),
+        Scale::Linear => {
+            if value != 0.0 && !(1e-3..1e6).contains(&value.abs()) {
+                format!("{value:.1e}")
+            } else {
+                format!("{value:.decimals$}")
+            }
+        }
     }
+}
+
+/// Text for the SVG: escaped, with Markdown backticks removed.
+fn svg_text(text: &str) -> String {
+    escape(&text.replace('`', ""))
+}
+
+/// Approximate rendered width of `text` at 11 px sans-serif.
+fn text_width(text: &str) -> f64 {
+    6.4 * text.chars().count() as f64
 }
 
 /// Escapes text for XML.
@@ -151,6 +242,8 @@ pub struct Plot {
     body: String,
     legend: Vec<(String, String, bool)>,
     title: String,
+    /// Pixel boxes of the marks drawn (bars, points), for placing the legend.
+    occupied: Vec<(f64, f64, f64, f64)>,
 }
 
 impl Plot {
@@ -162,6 +255,7 @@ impl Plot {
             body: String::new(),
             legend: Vec::new(),
             title: title.to_string(),
+            occupied: Vec::new(),
         }
     }
 
@@ -179,6 +273,10 @@ impl Plot {
             return;
         }
         let mut d = String::new();
+        for &(x, y) in points {
+            let (px, py) = (self.px(x), self.py(y));
+            self.occupied.push((px - 2.0, py - 2.0, px + 2.0, py + 2.0));
+        }
         for (i, &(x, y)) in points.iter().enumerate() {
             let _ = write!(
                 d,
@@ -207,6 +305,7 @@ impl Plot {
     pub fn error_bars(&mut self, colour: &str, bars: &[(f64, f64, f64, f64)]) {
         for &(x, value, low, high) in bars {
             let (cx, top, bottom) = (self.px(x), self.py(high), self.py(low));
+            self.occupied.push((cx - 4.0, top, cx + 4.0, bottom));
             let _ = writeln!(
                 self.body,
                 "<path class=\"interval\" d=\"M{cx:.2},{top:.2} L{cx:.2},{bottom:.2} M{:.2},{top:.2} L{:.2},{top:.2} M{:.2},{bottom:.2} L{:.2},{bottom:.2}\" stroke=\"{colour}\" stroke-width=\"1.5\" fill=\"none\"/>",
@@ -224,13 +323,17 @@ impl Plot {
     }
 
     /// Histogram bars over `edges` (len = counts + 1), semi-transparent so two can overlap.
+    /// The y axis counts, so its ticks are integers.
     pub fn bars(&mut self, label: &str, colour: &str, edges: &[f64], counts: &[f64]) {
+        self.y.integer = true;
         for (i, &count) in counts.iter().enumerate() {
             if count <= 0.0 {
                 continue;
             }
             let (x0, x1) = (self.px(edges[i]), self.px(edges[i + 1]));
             let (y0, y1) = (self.py(count), self.py(self.y.low.max(0.0)));
+            self.occupied
+                .push((x0.min(x1), y0.min(y1), x0.max(x1), y0.max(y1)));
             let _ = writeln!(
                 self.body,
                 "<path class=\"bar\" d=\"M{x0:.2},{y1:.2} L{x0:.2},{y0:.2} L{x1:.2},{y0:.2} L{x1:.2},{y1:.2} Z\" fill=\"{colour}\" fill-opacity=\"0.45\" stroke=\"{colour}\" stroke-width=\"1\"/>"
@@ -268,27 +371,33 @@ impl Plot {
             svg,
             "<text x=\"{:.2}\" y=\"16\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"bold\">{}</text>",
             WIDTH / 2.0,
-            escape(&self.title)
+            svg_text(&self.title)
         );
         let (x0, x1, y0, y1) = (LEFT, WIDTH - RIGHT, TOP, HEIGHT - BOTTOM);
-        // Grid and ticks.
+        // Grid and ticks; a label that would cross the right edge is anchored at its end.
         for (tick, label) in self.x.labelled_ticks() {
             let px = self.px(tick);
+            let anchor = if px + text_width(&label) / 2.0 > WIDTH - 2.0 {
+                "end"
+            } else {
+                "middle"
+            };
             let _ = writeln!(
                 svg,
-                "<path class=\"grid\" d=\"M{px:.2},{y0:.2} L{px:.2},{y1:.2}\" stroke=\"#e3e3e3\"/>\n<text x=\"{px:.2}\" y=\"{:.2}\" text-anchor=\"middle\">{}</text>",
+                "<path class=\"grid\" d=\"M{px:.2},{y0:.2} L{px:.2},{y1:.2}\" stroke=\"#e3e3e3\"/>\n<text class=\"tick x-tick\" x=\"{px:.2}\" y=\"{:.2}\" text-anchor=\"{anchor}\">{}</text>",
                 y1 + 14.0,
-                escape(&label)
+                svg_text(&label)
             );
         }
         for (tick, label) in self.y.labelled_ticks() {
             let py = self.py(tick);
             let _ = writeln!(
                 svg,
-                "<path class=\"grid\" d=\"M{x0:.2},{py:.2} L{x1:.2},{py:.2}\" stroke=\"#e3e3e3\"/>\n<text x=\"{:.2}\" y=\"{:.2}\" text-anchor=\"end\">{}</text>",
+                "<path class=\"grid\" d=\"M{x0:.2},{py:.2} L{x1:.2},{py:.2}\" stroke=\"#e3e3e3\"/>\n<text class=\"tick y-tick{}\" x=\"{:.2}\" y=\"{:.2}\" text-anchor=\"end\">{}</text>",
+                if self.y.integer { " count" } else { "" },
                 x0 - 4.0,
                 py + 4.0,
-                escape(&label)
+                svg_text(&label)
             );
         }
         let _ = writeln!(
@@ -300,18 +409,28 @@ impl Plot {
             "<text x=\"{:.2}\" y=\"{:.2}\" text-anchor=\"middle\">{}</text>",
             (x0 + x1) / 2.0,
             HEIGHT - 10.0,
-            escape(&self.x.label)
+            svg_text(&self.x.label)
         );
         let _ = writeln!(
             svg,
             "<text transform=\"translate(14 {:.2}) rotate(-90)\" text-anchor=\"middle\">{}</text>",
             (y0 + y1) / 2.0,
-            escape(&self.y.label)
+            svg_text(&self.y.label)
         );
         svg.push_str(&self.body);
+        let (lx, ly) = self.legend_corner();
+        if !self.legend.is_empty() {
+            let (w, h) = self.legend_size();
+            let _ = writeln!(
+                svg,
+                "<rect class=\"legend-box\" x=\"{:.2}\" y=\"{:.2}\" width=\"{w:.2}\" height=\"{h:.2}\" fill=\"#ffffff\" fill-opacity=\"0.85\"/>",
+                lx - 4.0,
+                ly - 2.0
+            );
+        }
         for (i, (label, colour, dashed)) in self.legend.iter().enumerate() {
-            let y = TOP + 10.0 + 16.0 * i as f64;
-            let x = x0 + 12.0;
+            let y = ly + 8.0 + 16.0 * i as f64;
+            let x = lx;
             let dash = if *dashed {
                 " stroke-dasharray=\"4 3\""
             } else {
@@ -323,11 +442,59 @@ impl Plot {
                 x + 20.0,
                 x + 26.0,
                 y + 4.0,
-                escape(label)
+                svg_text(label)
             );
         }
         svg.push_str("</svg>\n");
         svg
+    }
+
+    fn legend_size(&self) -> (f64, f64) {
+        let widest = self
+            .legend
+            .iter()
+            .map(|(l, _, _)| text_width(&l.replace('`', "")))
+            .fold(0.0, f64::max);
+        (widest + 36.0, 16.0 * self.legend.len() as f64 + 2.0)
+    }
+
+    /// Top-left of the legend: the plot corner whose box covers the least area of drawn marks
+    /// (top-left first on ties).
+    fn legend_corner(&self) -> (f64, f64) {
+        let (w, h) = self.legend_size();
+        let (x0, x1, y0, y1) = (LEFT, WIDTH - RIGHT, TOP, HEIGHT - BOTTOM);
+        let corners = [
+            (x0 + 12.0, y0 + 2.0),
+            (x1 - w - 4.0, y0 + 2.0),
+            (x1 - w - 4.0, y1 - h - 4.0),
+            (x0 + 12.0, y1 - h - 4.0),
+        ];
+        let overlap = |(cx, cy): (f64, f64)| {
+            let (bx0, by0, bx1, by1) = (cx - 4.0, cy - 2.0, cx - 4.0 + w, cy - 2.0 + h);
+            self.occupied
+                .iter()
+                .map(|&(ax0, ay0, ax1, ay1)| {
+                    let dx = (ax1.min(bx1) - ax0.max(bx0)).max(0.0);
+                    let dy = (ay1.min(by1) - ay0.max(by0)).max(0.0);
+                    // A point or thin mark still counts.
+                    if dx > 0.0 || dy > 0.0 {
+                        (dx.max(1.0)) * (dy.max(1.0)) * f64::from(u8::from(dx > 0.0 && dy > 0.0))
+                    } else {
+                        0.0
+                    }
+                })
+                .sum::<f64>()
+        };
+        let mut best = corners[0];
+        let mut best_overlap = overlap(best);
+        for &c in &corners[1..] {
+            let o = overlap(c);
+            if o < best_overlap {
+                best = c;
+                best_overlap = o;
+            }
+        }
+        best
     }
 }
 
@@ -342,8 +509,88 @@ mod tests {
         assert!((axis.fraction(1e-2) - 1.0 / 3.0).abs() < 1e-12);
         assert!((axis.fraction(1.0) - 1.0).abs() < 1e-12);
         assert_eq!(axis.ticks(), vec![1e-3, 1e-2, 1e-1, 1.0]);
+        assert_eq!(
+            axis.labelled_ticks()
+                .iter()
+                .map(|t| t.1.as_str())
+                .collect::<Vec<_>>(),
+            ["1e-3", "0.01", "0.1", "1"]
+        );
         // Values below the range (e.g. FPR 0) are drawn on the axis, not lost.
         assert_eq!(axis.fraction(0.0), 0.0);
+    }
+
+    fn labels(axis: &Axis) -> Vec<String> {
+        axis.labelled_ticks().into_iter().map(|t| t.1).collect()
+    }
+
+    #[test]
+    fn linear_ticks_are_nice_and_counts_are_integers() {
+        assert_eq!(nice_step(5.225, 5), 1.0);
+        assert_eq!(nice_step(1.919, 5), 0.5);
+        assert_eq!(nice_step(0.4797, 5), 0.1);
+        assert_eq!(nice_step(1.2e4, 5), 2000.0);
+        assert_eq!(
+            labels(&Axis::linear(0.0, 5.225, "x")),
+            ["0", "1", "2", "3", "4", "5"]
+        );
+        assert_eq!(
+            labels(&Axis::linear(0.0, 0.4797, "x")),
+            ["0.0", "0.1", "0.2", "0.3", "0.4"]
+        );
+        assert_eq!(
+            labels(&Axis::linear(-1.066, 1.919, "x")),
+            ["-1.0", "-0.5", "0.0", "0.5", "1.0", "1.5"]
+        );
+        // A count axis with a peak of 1 gets 0 and 1, never 0.2, 0.4, ….
+        assert_eq!(labels(&Axis::count(1.0, "runs")), ["0", "1"]);
+        assert_eq!(labels(&Axis::count(1.25, "forget examples")), ["0", "1"]);
+        let mut plot = Plot::new(
+            "h",
+            Axis::linear(0.0, 1.0, "x"),
+            Axis::linear(0.0, 1.375, "n"),
+        );
+        plot.bars("b", PALETTE[0], &[0.0, 0.5, 1.0], &[1.0, 1.0]);
+        assert!(plot.y.integer);
+        let svg = plot.finish();
+        let y_ticks: Vec<&str> = svg
+            .split("class=\"tick y-tick count\"")
+            .skip(1)
+            .map(|t| t.split('>').nth(1).unwrap().split('<').next().unwrap())
+            .collect();
+        assert_eq!(y_ticks, ["0", "1"], "{svg}");
+    }
+
+    #[test]
+    fn one_dwarfing_value_switches_to_log() {
+        assert_eq!(
+            Axis::linear_or_log(&[0.01, 0.02, 1.0], "d").scale,
+            Scale::Log10
+        );
+        assert_eq!(
+            Axis::linear_or_log(&[0.5, 0.8, 1.0], "d").scale,
+            Scale::Linear
+        );
+    }
+
+    #[test]
+    fn legend_avoids_the_bars_and_last_tick_fits() {
+        // Tall bars on the left: the legend moves right.
+        let mut plot = Plot::new("h", Axis::linear(0.0, 1e4, "x"), Axis::count(10.0, "n"));
+        plot.bars(
+            "tall",
+            PALETTE[0],
+            &[0.0, 1e3, 2e3, 3e3],
+            &[11.0, 11.0, 11.0],
+        );
+        let corner = plot.legend_corner();
+        assert!(corner.0 > WIDTH / 2.0, "{corner:?}");
+        let svg = plot.finish();
+        // "10000" at the right edge would cross it centred: anchored at its end.
+        assert!(
+            svg.contains("x=\"544.00\" y=\"306.00\" text-anchor=\"end\">10000<"),
+            "{svg}"
+        );
     }
 
     #[test]

@@ -7,9 +7,12 @@
 //! serially on one thread; runs are collected in order. The output is therefore bit-identical
 //! whatever the number of threads.
 
+pub mod checkpoint;
 pub mod external;
 pub mod pipeline;
 pub mod shadow;
+
+pub use checkpoint::Checkpoint;
 
 pub use shadow::{ShadowWorlds, scaled_logit_scores, shadow_worlds};
 
@@ -174,6 +177,41 @@ pub fn run_trials(
     record: Record,
     observer: &dyn Observer,
 ) -> Result<Samples, SamplingError> {
+    run_trials_checkpointed(mechanism, trials, seed, record, observer, None)
+}
+
+/// The configuration a checkpoint of these runs belongs to: the mechanism's name and
+/// parameters, the record and the seed, plus the caller's `context` (e.g. the data digest and
+/// the forget indices). The number of trials is not part of it, so a checkpoint also serves a
+/// later call with more trials.
+pub fn checkpoint_configuration(
+    mechanism: &dyn Mechanism,
+    seed: u64,
+    record: Record,
+    context: serde_json::Value,
+) -> serde_json::Value {
+    serde_json::json!({
+        "mechanism": mechanism.name(),
+        "parameters": mechanism.parameters(),
+        "record": record,
+        "seed": seed,
+        "context": context,
+    })
+}
+
+/// [`run_trials`] with every finished run persisted to `checkpoint` (`docs/sampling.md` §1.1)
+/// and the runs already there reloaded instead of recomputed. Each run is a pure function of
+/// (seed, run, side) and is stored bit-exactly, so the result is bit-identical to an
+/// uninterrupted [`run_trials`] whatever the thread count and wherever it was interrupted.
+/// A damaged file is recomputed; a file of another configuration is refused.
+pub fn run_trials_checkpointed(
+    mechanism: &dyn Mechanism,
+    trials: usize,
+    seed: u64,
+    record: Record,
+    observer: &dyn Observer,
+    checkpoint: Option<&Checkpoint>,
+) -> Result<Samples, SamplingError> {
     if trials == 0 {
         return Err(SamplingError::Options("--trials must be at least 1".into()));
     }
@@ -182,6 +220,12 @@ pub fn run_trials(
         .into_par_iter()
         .map(|index| {
             let (run, side) = (index / 2, Side::BOTH[index % 2]);
+            if let Some(checkpoint) = checkpoint
+                && let checkpoint::Stored::Row(row) = checkpoint.load(seed, run, side)?
+            {
+                observer.on_run_finished(run, side);
+                return Ok(row);
+            }
             let mut rng = run_rng(seed, run, side);
             let params = match side {
                 Side::Unlearned => mechanism.unlearn(&mut rng),
@@ -197,6 +241,9 @@ pub fn run_trials(
                     value,
                 });
             }
+            if let Some(checkpoint) = checkpoint {
+                checkpoint.store(seed, run, side, &row)?;
+            }
             observer.on_run_finished(run, side);
             Ok(row)
         })
@@ -206,6 +253,17 @@ pub fn run_trials(
     let mut retrained = Vec::with_capacity(trials);
     for (index, row) in rows.into_iter().enumerate() {
         let row = row?;
+        if let Some(first) = unlearned.first().or(retrained.first())
+            && Array1::len(first) != row.len()
+        {
+            return Err(SamplingError::Options(format!(
+                "run {}, side {}: {} recorded values, but run 0 has {}",
+                index / 2,
+                Side::BOTH[index % 2],
+                row.len(),
+                Array1::len(first)
+            )));
+        }
         if index % 2 == 0 {
             unlearned.push(row);
         } else {

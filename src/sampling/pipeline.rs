@@ -10,7 +10,7 @@ use ndarray_npy::WriteNpyExt;
 use serde::Serialize;
 
 use super::external::ExternalSummary;
-use super::{Observer, Record, SamplingError, run_trials};
+use super::{Checkpoint, Observer, Record, SamplingError, checkpoint_configuration, run_trials_checkpointed};
 use crate::certify::Certificate;
 use crate::mechanisms::{self, MechanismError, MechanismOptions, Split};
 use crate::models::Dataset;
@@ -77,6 +77,9 @@ pub struct SampleRequest {
     pub seed: u64,
     pub record: Record,
     pub options: MechanismOptions,
+    /// Where finished runs are checkpointed and reloaded on resume (`OUT/.checkpoint` for
+    /// `sample`; `None`: nothing is persisted). See `docs/sampling.md` §1.1.
+    pub checkpoint: Option<PathBuf>,
 }
 
 /// The labelled CSV as the manifest describes it.
@@ -137,18 +140,37 @@ pub fn sample_in_process(
     };
     let split = Split::new(&data, &forget)?;
     let mechanism = mechanisms::build(&request.mechanism, split, &request.options)?;
-    let samples = run_trials(
-        mechanism.as_ref(),
-        request.trials,
-        request.seed,
-        request.record,
-        observer,
-    )?;
     let sha256 =
         crate::report::sha256_file(&request.data).map_err(|source| PipelineError::Read {
             path: request.data.clone(),
             source,
         })?;
+    // A checkpoint is bound to everything that decides a run's output, so a checkpoint of
+    // another configuration is refused rather than reused.
+    let checkpoint = match &request.checkpoint {
+        Some(dir) => Some(Checkpoint::open(
+            dir,
+            checkpoint_configuration(
+                mechanism.as_ref(),
+                request.seed,
+                request.record,
+                serde_json::json!({
+                    "data_sha256": sha256,
+                    "label_column": request.label_column,
+                    "forget_indices": forget,
+                }),
+            ),
+        )?),
+        None => None,
+    };
+    let samples = run_trials_checkpointed(
+        mechanism.as_ref(),
+        request.trials,
+        request.seed,
+        request.record,
+        observer,
+        checkpoint.as_ref(),
+    )?;
     Ok(SampledRuns {
         parameters: mechanism.parameters(),
         certificate: mechanism.certificate(),
@@ -231,6 +253,14 @@ pub struct ExternalManifest {
     pub seed_rule: &'static str,
     pub runs_executed: usize,
     pub runs_skipped_existing: usize,
+    /// Existing run files that did not validate and were re-run (included in `runs_executed`).
+    pub runs_replaced_invalid: usize,
+    /// Values per run (`null` when no run file exists yet).
+    pub record_dimension: Option<usize>,
+    /// What one run's file holds, as declared by `--record`.
+    pub record_description: Option<&'static str>,
+    /// `unlearned.npy` / `retrained.npy` (`[trials, d]`), written once every run is present.
+    pub stacked_files: Option<ManifestFiles>,
 }
 
 /// The manifest written beside the sample sets.
@@ -289,6 +319,18 @@ impl Manifest {
             seed_rule: "{seed} = first u64 of ChaCha8Rng::seed_from_u64(seed) with set_stream(2 * run + side)",
             runs_executed: summary.executed,
             runs_skipped_existing: summary.skipped,
+            runs_replaced_invalid: summary.replaced_invalid,
+            record_dimension: summary.dimension,
+            record_description: record.map(|r| match r {
+                Record::Weights => {
+                    "parameters as flattened by the trial command (declared with --record)"
+                }
+                r => record_description(r, "external"),
+            }),
+            stacked_files: summary.complete.then(|| ManifestFiles {
+                unlearned: "unlearned.npy".into(),
+                retrained: "retrained.npy".into(),
+            }),
         })
     }
 
@@ -314,6 +356,19 @@ pub fn write_in_process(
     write_npy(&dir.join("retrained.npy"), &runs.retrained)?;
     let manifest = Manifest::in_process(request, runs);
     manifest.write(dir)?;
+    // Every run is in the outputs now; the checkpoint has done its work.
+    if let Some(checkpoint) = &request.checkpoint {
+        match std::fs::remove_dir_all(checkpoint) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(PipelineError::Write {
+                    path: checkpoint.clone(),
+                    source,
+                });
+            }
+        }
+    }
     Ok(manifest)
 }
 

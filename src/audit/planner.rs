@@ -1,6 +1,9 @@
 //! Sample-size planner: how many runs per side the default audit (Bonferroni over the tail
 //! grid) needs to refute a claim (ε, δ) when the truth is a μ-GDP mechanism, i.e. when the
 //! statistic is N(0, 1) after retraining and N(μ, 1) after unlearning (`docs/epsilon.md` §8).
+//! Each audit mode is planned with its own split of the runs and error budget
+//! ([`PlannerMode`]): the multivariate mode certifies only on the runs not used to fit the
+//! projection, the per-example mode spends α / examples on each example.
 //!
 //! The audit is evaluated on the *typical* sample of size N: the j-th order statistic sits at
 //! its expected quantile j/(N+1) and the other side's count is its expectation, so the planned
@@ -12,9 +15,55 @@ use super::threshold::{epsilon_from_rate_bounds, grid_test_count, tail_ranks};
 use super::{AuditError, Claim, gdp_epsilon, invalid};
 use crate::stats::{clopper_pearson_upper, normal_cdf, normal_quantile};
 
+/// Which audit mode is planned: how the N runs per side and α are spent.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum PlannerMode {
+    /// One statistic per run; all N runs certify at α.
+    Scalar,
+    /// Several columns projected to one statistic: `fit_fraction` of the runs of each side fit
+    /// the projection and only the rest certify (μ is the shift of the projected statistic).
+    Multivariate { fit_fraction: f64 },
+    /// One audit per example (column) at α / `examples`; μ is the shift of one example.
+    PerExample { examples: usize },
+}
+
+impl PlannerMode {
+    /// Runs per side left for certification out of `n` (the audit's own split rule).
+    pub fn certify_runs(self, n: u64) -> u64 {
+        match self {
+            PlannerMode::Multivariate { fit_fraction } => {
+                let fit = ((n as f64) * fit_fraction).round() as u64;
+                n - fit.clamp(1, n.saturating_sub(1))
+            }
+            _ => n,
+        }
+    }
+    /// The error budget of one example's audit.
+    pub fn alpha(self, alpha: f64) -> f64 {
+        match self {
+            PlannerMode::PerExample { examples } => alpha / examples.max(1) as f64,
+            _ => alpha,
+        }
+    }
+    fn describe(self) -> String {
+        match self {
+            PlannerMode::Scalar => "scalar mode: every run certifies".to_string(),
+            PlannerMode::Multivariate { fit_fraction } => format!(
+                "multivariate mode: a fraction {fit_fraction} of each side fits the projection, the rest certifies"
+            ),
+            PlannerMode::PerExample { examples } => {
+                format!("per-example mode: alpha / {examples} per example")
+            }
+        }
+    }
+}
+
 /// The planner's answer.
 #[derive(Debug, Clone, Serialize)]
 pub struct SamplePlan {
+    /// The mode planned and how it spends the runs and α.
+    pub mode: PlannerMode,
     pub claim_epsilon: f64,
     pub delta: f64,
     pub true_mu: f64,
@@ -67,12 +116,39 @@ pub fn typical_bound(
     Ok(best)
 }
 
-/// Runs per side needed to refute `claim` when the truth is μ-GDP with `true_mu`.
+/// Runs per side needed to refute `claim` when the truth is μ-GDP with `true_mu` (scalar mode).
 pub fn plan_samples(
     claim: &Claim,
     true_mu: f64,
     confidence: f64,
 ) -> Result<SamplePlan, AuditError> {
+    plan_samples_for(claim, true_mu, confidence, PlannerMode::Scalar)
+}
+
+/// Runs per side needed to refute `claim` in audit mode `mode` when the truth is μ-GDP with
+/// `true_mu`: the smallest N (to 1 %) at which the typical audit on the runs the mode certifies
+/// with, at the mode's α, certifies ε above the claim.
+pub fn plan_samples_for(
+    claim: &Claim,
+    true_mu: f64,
+    confidence: f64,
+    mode: PlannerMode,
+) -> Result<SamplePlan, AuditError> {
+    match mode {
+        PlannerMode::Multivariate { fit_fraction }
+            if !(fit_fraction > 0.0 && fit_fraction < 1.0) =>
+        {
+            return Err(invalid(
+                "fit fraction",
+                fit_fraction,
+                "must lie strictly between 0 and 1",
+            ));
+        }
+        PlannerMode::PerExample { examples: 0 } => {
+            return Err(invalid("examples", 0, "must be at least 1"));
+        }
+        _ => {}
+    }
     let claim_epsilon = claim.epsilon().ok_or_else(|| {
         invalid(
             "claim epsilon",
@@ -91,10 +167,11 @@ pub fn plan_samples(
         ));
     }
     let delta = claim.delta();
-    let alpha = 1.0 - confidence;
+    let alpha = mode.alpha(1.0 - confidence);
     let true_epsilon = gdp_epsilon(true_mu, delta);
     let method = "default audit (Bonferroni over the tail grid) evaluated on the typical sample: order statistics at expected quantiles, other side at expected counts";
     let plan = |runs: Option<u64>, bound: Option<f64>, reason: String| SamplePlan {
+        mode,
         claim_epsilon,
         delta,
         true_mu,
@@ -110,12 +187,17 @@ pub fn plan_samples(
             None,
             None,
             format!(
-                "a {true_mu}-GDP mechanism has ε = {true_epsilon:.4} at δ = {delta}, within the claim: no number of runs refutes a true claim"
+                "a {}-GDP mechanism has ε = {} at δ = {}, within the claim: no number of runs refutes a true claim",
+                crate::report::fmt_number(true_mu),
+                crate::report::fmt_number(true_epsilon),
+                crate::report::fmt_number(delta),
             ),
         ));
     }
     let refutes = |n: u64| -> Result<bool, AuditError> {
-        Ok(typical_bound(n, true_mu, delta, alpha, claim_epsilon)? > claim_epsilon)
+        let n_cert = mode.certify_runs(n);
+        Ok(n_cert >= 2
+            && typical_bound(n_cert, true_mu, delta, alpha, claim_epsilon)? > claim_epsilon)
     };
     let mut hi = 8u64;
     while !refutes(hi)? {
@@ -138,12 +220,16 @@ pub fn plan_samples(
             lo = mid;
         }
     }
-    let bound = typical_bound(hi, true_mu, delta, alpha, 0.0)?;
+    let n_cert = mode.certify_runs(hi);
+    let bound = typical_bound(n_cert, true_mu, delta, alpha, 0.0)?;
     Ok(plan(
         Some(hi),
         Some(bound),
         format!(
-            "about {hi} runs per side: the typical audit then certifies ε ≥ {bound:.4} > {claim_epsilon}; about half of real audits at this N refute; plan more runs for high power"
+            "about {hi} runs per side ({}; {n_cert} certify): the typical audit then certifies ε ≥ {} > {}; about half of real audits at this N refute; plan more runs for high power",
+            mode.describe(),
+            crate::report::fmt_number(bound),
+            crate::report::fmt_number(claim_epsilon),
         ),
     ))
 }
@@ -155,11 +241,16 @@ impl crate::report::Finding for SamplePlan {
     fn markdown(&self) -> String {
         let mut table = crate::report::Table::new(["quantity", "value"]);
         table
+            .row(["mode".to_string(), self.mode.describe()])
             .row(["claimed ε".to_string(), self.claim_epsilon.to_string()])
             .row(["δ".to_string(), self.delta.to_string()])
             .row([
                 "true μ (ε at δ)".to_string(),
-                format!("{} ({:.4})", self.true_mu, self.true_epsilon),
+                format!(
+                    "{} ({})",
+                    self.true_mu,
+                    crate::report::fmt_number(self.true_epsilon)
+                ),
             ])
             .row(["confidence".to_string(), self.confidence.to_string()])
             .row([
