@@ -109,6 +109,10 @@ fn bad_llm_plans_exit_2_naming_the_key() {
         &["llm_mia.k"],
     );
     bad_plan(
+        "[llm_mia]\nunlearned = \"FIX/unlearned\"\nretrained = \"FIX/retrained\"\nmargin = 0.7\n",
+        &["llm_mia.margin"],
+    );
+    bad_plan(
         "[llm_mia]\nunlearned = \"FIX/nowhere\"\nretrained = \"FIX/retrained\"\n",
         &["llm_mia.unlearned", "nowhere"],
     );

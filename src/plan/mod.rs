@@ -508,6 +508,13 @@ fn validate_values(file: &PlanFile, source: &str, invalid: &Invalid) -> Result<(
                 format!("{confidence} is not in (0, 1)"),
             ));
         }
+        if !(llm.margin.is_finite() && llm.margin > 0.0 && llm.margin < 0.5) {
+            return Err(invalid(
+                "llm_mia.margin",
+                line,
+                format!("{} is not an AUC margin in (0, 0.5)", llm.margin),
+            ));
+        }
         if !(llm.k > 0.0 && llm.k <= 1.0) {
             return Err(invalid(
                 "llm_mia.k",
