@@ -655,38 +655,34 @@ fn evaluate(rule: &Rule, plan: &Plan, f: &Findings) -> RuleResult {
                 },
                 _ => metric_value(metric, f.comparison, f.mia, f.certificate, f.epsilon),
             };
-            let (value, value_reason, outcome) =
-                match computed {
-                    Err(reason) => (
-                        None,
-                        Some(reason.clone()),
-                        Outcome::Inconclusive {
-                            reason: format!("{}: cannot be computed: {reason}", metric.name()),
-                        },
-                    ),
-                    Ok(value) => {
-                        let holds = match bound {
-                            Bound::AtMost(x) => value <= *x,
-                            Bound::AtLeast(x) => value >= *x,
-                        };
-                        let outcome = if holds {
-                            Outcome::Pass
-                        } else {
-                            Outcome::Fail {
-                                reason: format!(
-                                    "{} = {value} violates {description}",
-                                    metric.name()
-                                ),
-                            }
-                        };
-                        // Distance rules are judged against the original and the noise floor.
-                        let outcome = match f.comparison {
-                            Some(c) => distance_rule_outcome(metric, *bound, c, outcome),
-                            None => outcome,
-                        };
-                        (Some(value), None, outcome)
-                    }
-                };
+            let (value, value_reason, outcome) = match computed {
+                Err(reason) => (
+                    None,
+                    Some(reason.clone()),
+                    Outcome::Inconclusive {
+                        reason: format!("{}: cannot be computed: {reason}", metric.name()),
+                    },
+                ),
+                Ok(value) => {
+                    let holds = match bound {
+                        Bound::AtMost(x) => value <= *x,
+                        Bound::AtLeast(x) => value >= *x,
+                    };
+                    let outcome = if holds {
+                        Outcome::Pass
+                    } else {
+                        Outcome::Fail {
+                            reason: format!("{} = {value} violates {description}", metric.name()),
+                        }
+                    };
+                    // Distance rules are judged against the original and the noise floor.
+                    let outcome = match f.comparison {
+                        Some(c) => distance_rule_outcome(metric, *bound, c, outcome),
+                        None => outcome,
+                    };
+                    (Some(value), None, outcome)
+                }
+            };
             RuleResult {
                 rule: description,
                 metric: Some(metric.name()),
