@@ -148,9 +148,12 @@ pub struct AuditReport {
     pub mia: Option<MiaFinding>,
     /// U-LiRA against the mechanism (`[ulira]`), in the same layout as `mia`.
     pub ulira: Option<MiaFinding>,
-    /// Language-model attacks (`[llm_mia]`), in the same layout as `mia` plus PrivLeak.
+    /// Language-model attacks (`[llm_mia]`), in the same layout as `mia` plus PrivLeak; absent
+    /// when the plan has no `[llm_mia]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub llm_mia: Option<super::llm::LlmMiaFinding>,
-    /// TOFU's forget quality (`[forget_quality]`).
+    /// TOFU's forget quality (`[forget_quality]`); absent when the plan has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub forget_quality: Option<super::llm::ForgetQualityFinding>,
     pub certificate: Option<Certificate>,
     pub mechanism: Option<MechanismRun>,
