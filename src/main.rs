@@ -33,6 +33,9 @@ enum Command {
     Sample(cli::sample::Args),
     /// Membership-inference attacks with confidence intervals.
     Mia(cli::mia::Args),
+    /// TOFU's forget quality (truth ratio, KS p-value) from LLM bundles, with a paired
+    /// interval and, for several runs, the ε audit (docs/llm.md).
+    ForgetQuality(cli::llm::ForgetQualityArgs),
     /// Runs an audit plan (TOML) and writes report.json, report.md and report.html.
     Run(cli::run::Args),
 }
@@ -101,6 +104,7 @@ fn main() -> ExitCode {
         Command::Certify(args) => cli::certify::run(args),
         Command::Sample(args) => cli::sample::run(args),
         Command::Mia(args) => cli::mia::run(args),
+        Command::ForgetQuality(args) => cli::llm::run_forget_quality(args),
         Command::Run(args) => cli::run::run(args),
     };
     match result {

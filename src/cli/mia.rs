@@ -70,7 +70,19 @@ pub struct CommonArgs {
 }
 
 impl CommonArgs {
-    fn roc_config(&self) -> RocConfig {
+    /// Whether `--json` was given.
+    pub(crate) fn json(&self) -> bool {
+        self.json
+    }
+    /// `--confidence`.
+    pub(crate) fn confidence(&self) -> f64 {
+        self.confidence
+    }
+    /// `--margin`.
+    pub(crate) fn margin(&self) -> f64 {
+        self.margin
+    }
+    pub(crate) fn roc_config(&self) -> RocConfig {
         RocConfig {
             fprs: self.fpr.clone(),
             confidence: self.confidence,
@@ -132,6 +144,9 @@ pub enum ShadowCommand {
     Rmia(RmiaArgs),
     /// U-LiRA (Hayes et al. 2024) from shadow models that trained and then unlearned.
     Ulira(UliraArgs),
+    /// Language-model attacks (LOSS, zlib, Min-K %, Min-K %++) on an LLM bundle, with MUSE's
+    /// PrivLeak against a retrained bundle (docs/llm.md).
+    Llm(super::llm::LlmArgs),
 }
 
 /// σ estimation for LiRA.
@@ -221,6 +236,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Some(ShadowCommand::Lira(lira)) => run_lira(lira, &args.common),
         Some(ShadowCommand::Rmia(rmia)) => run_rmia(rmia, &args.common),
         Some(ShadowCommand::Ulira(ulira)) => run_ulira(ulira, &args.common),
+        Some(ShadowCommand::Llm(llm)) => super::llm::run_mia(llm, &args.common),
         None => run_population(args),
     }
 }
@@ -259,7 +275,7 @@ fn run_population(args: Args) -> anyhow::Result<u8> {
     super::emit(&MiaReport::population(&result), args.common.json)
 }
 
-fn digest(path: &Path) -> anyhow::Result<unlearn_audit::report::InputDigest> {
+pub(crate) fn digest(path: &Path) -> anyhow::Result<unlearn_audit::report::InputDigest> {
     Ok(unlearn_audit::report::InputDigest {
         path: path.display().to_string(),
         sha256: unlearn_audit::report::sha256_file(path)

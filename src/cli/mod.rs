@@ -4,6 +4,7 @@
 pub mod certify;
 pub mod compare;
 pub mod epsilon;
+pub mod llm;
 pub mod mia;
 pub mod progress;
 pub mod run;

@@ -9,6 +9,7 @@
 //! matrices, masks) have fully decoding helpers ([`NpzFile::array_f64`], [`read_npy_f64`]).
 
 mod bundle;
+pub mod llm;
 mod npy;
 mod npz;
 mod probabilities;

@@ -23,6 +23,7 @@
 //! deviations of published code are written in `docs/mia.md`.
 
 pub mod analysis;
+pub mod llm;
 pub mod logistic;
 pub mod population;
 pub mod roc;

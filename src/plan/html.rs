@@ -65,6 +65,33 @@ pub fn render_html(report: &AuditReport) -> String {
         );
     }
 
+    if let Some(llm) = &report.llm_mia {
+        mia_section(
+            &mut doc,
+            &format!(
+                "Membership inference on a language model: `{}` (members) vs `{}` (non-members)",
+                llm.mia.members, llm.mia.nonmembers
+            ),
+            &llm.mia,
+        );
+    }
+    if let Some(fq) = &report.forget_quality {
+        doc.heading("Forget quality (TOFU truth ratio)");
+        let wrapper = MiaFinding {
+            members: fq.finding.split.clone(),
+            nonmembers: String::new(),
+            family_confidence: 0.0,
+            attacks: Vec::new(),
+            gaps: Vec::new(),
+            plotted_attack: String::new(),
+            score_histogram: fq.histogram.clone(),
+            margin: 0.0,
+            positive_control: None,
+            outcome: fq.outcome.clone(),
+        };
+        doc.raw(&figures(&[histogram_figure(&wrapper)]));
+        doc.table(&super::llm::forget_quality_table(&fq.finding));
+    }
     if let Some(ordering) = &report.sanity_ordering {
         doc.heading("Metrics and the sanity ordering d(r, r′) ≤ d(u, r) ≤ d(o, r)");
         doc.raw(&figures(&[ordering_figure(ordering)]));
@@ -371,6 +398,16 @@ fn histogram_figure(mia: &MiaFinding) -> String {
         (
             format!("Loss on `{}`: unlearned vs retrained", h.split),
             "log10 cross-entropy loss",
+        )
+    } else if h.score == "log_truth_ratio" {
+        (
+            format!("Truth ratio on `{}`: unlearned vs retrained", h.split),
+            "ln truth ratio (TOFU)",
+        )
+    } else if let Some(attack) = h.score.strip_prefix("openunlearning_") {
+        (
+            format!("`{attack}` score on `{}`: unlearned vs retrained", h.split),
+            "OpenUnlearning score (higher = non-member)",
         )
     } else {
         (

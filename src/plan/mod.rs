@@ -16,6 +16,7 @@
 //! `docs/guide.md`.
 
 mod html;
+pub mod llm;
 mod report;
 mod rules;
 mod runner;
@@ -26,6 +27,7 @@ mod ulira;
 use std::path::{Path, PathBuf};
 
 pub use html::render_html;
+pub use llm::{ForgetQualityFinding, LlmMiaFinding};
 pub use report::{
     AuditReport, ClaimSummary, MechanismRun, MiaFinding, MiaPair, OrderingRow, PlanSummary,
     ReportProvenance, RuleResult, SanityOrdering, ScoreHistogram,
@@ -95,6 +97,10 @@ pub struct Plan {
     pub epsilon: Option<EpsilonPlan>,
     /// `[ulira]`, typed.
     pub ulira: Option<UliraPlan>,
+    /// `[llm_mia]`, typed.
+    pub llm_mia: Option<typed::LlmMiaPlan>,
+    /// `[forget_quality]`, typed.
+    pub forget_quality: Option<typed::ForgetQualityPlan>,
     /// `[evidence.mechanism]`, typed (also inside `epsilon` / `ulira` when they use it).
     pub mechanism: Option<MechanismPlan>,
     dir: PathBuf,
@@ -189,6 +195,8 @@ pub fn parse_plan(path: &Path, source: &str) -> Result<Plan, PlanError> {
         certify: typed.certify,
         epsilon: typed.epsilon,
         ulira: typed.ulira,
+        llm_mia: typed.llm_mia,
+        forget_quality: typed.forget_quality,
         mechanism: typed.mechanism,
         dir,
     })
@@ -202,6 +210,8 @@ struct TypedParts {
     certify: Option<CertifyPlan>,
     epsilon: Option<EpsilonPlan>,
     ulira: Option<UliraPlan>,
+    llm_mia: Option<typed::LlmMiaPlan>,
+    forget_quality: Option<typed::ForgetQualityPlan>,
     mechanism: Option<MechanismPlan>,
 }
 
@@ -394,6 +404,52 @@ fn typed_parts(
             })?,
         }),
     };
+    let llm_dir =
+        |table: &str, key: &str, written: &str| -> Result<typed::EvidencePath, PlanError> {
+            let path = dir.join(written);
+            if !path.is_dir() {
+                return Err(invalid(
+                    &format!("{table}.{key}"),
+                    table_line(source, table),
+                    format!("{} is not a directory (an LLM bundle)", path.display()),
+                ));
+            }
+            Ok(typed::EvidencePath {
+                written: written.to_string(),
+                path,
+            })
+        };
+    let llm_mia = match &file.llm_mia {
+        None => None,
+        Some(spec) => Some(typed::LlmMiaPlan {
+            spec: spec.clone(),
+            unlearned: llm_dir("llm_mia", "unlearned", &spec.unlearned)?,
+            retrained: llm_dir("llm_mia", "retrained", &spec.retrained)?,
+            original: spec
+                .original
+                .as_deref()
+                .map(|o| llm_dir("llm_mia", "original", o))
+                .transpose()?,
+        }),
+    };
+    let forget_quality = match &file.forget_quality {
+        None => None,
+        Some(spec) => Some(typed::ForgetQualityPlan {
+            spec: spec.clone(),
+            unlearned: spec
+                .unlearned
+                .dirs()
+                .iter()
+                .map(|d| llm_dir("forget_quality", "unlearned", d))
+                .collect::<Result<_, _>>()?,
+            retrained: spec
+                .retrained
+                .dirs()
+                .iter()
+                .map(|d| llm_dir("forget_quality", "retrained", d))
+                .collect::<Result<_, _>>()?,
+        }),
+    };
     Ok(TypedParts {
         claim,
         compare,
@@ -401,6 +457,8 @@ fn typed_parts(
         certify,
         epsilon,
         ulira,
+        llm_mia,
+        forget_quality,
         mechanism,
     })
 }
@@ -431,12 +489,112 @@ fn validate_values(file: &PlanFile, source: &str, invalid: &Invalid) -> Result<(
         && file.certify.is_none()
         && file.epsilon.is_none()
         && file.ulira.is_none()
+        && file.llm_mia.is_none()
+        && file.forget_quality.is_none()
     {
         return Err(invalid(
             "plan",
             1,
-            "no analysis to run: add at least one of [compare], [mia], [certify], [epsilon], [ulira]".into(),
+            "no analysis to run: add at least one of [compare], [mia], [certify], [epsilon], [ulira], [llm_mia], [forget_quality]".into(),
         ));
+    }
+    if let Some(llm) = &file.llm_mia {
+        let line = table_line(source, "llm_mia");
+        let confidence = *llm.confidence.get_ref();
+        if !(confidence > 0.0 && confidence < 1.0) {
+            return Err(invalid(
+                "llm_mia.confidence",
+                line_of(source, llm.confidence.span().start).max(line),
+                format!("{confidence} is not in (0, 1)"),
+            ));
+        }
+        if !(llm.margin.is_finite() && llm.margin > 0.0 && llm.margin < 0.5) {
+            return Err(invalid(
+                "llm_mia.margin",
+                line,
+                format!("{} is not an AUC margin in (0, 0.5)", llm.margin),
+            ));
+        }
+        if !(llm.k > 0.0 && llm.k <= 1.0) {
+            return Err(invalid(
+                "llm_mia.k",
+                line,
+                format!("{} is not in (0, 1]", llm.k),
+            ));
+        }
+        if let Some(bad) = llm.fprs.iter().find(|a| !(**a > 0.0 && **a <= 1.0)) {
+            return Err(invalid(
+                "llm_mia.fprs",
+                line,
+                format!("{bad} is not in (0, 1]"),
+            ));
+        }
+        if llm.bootstrap == 1 {
+            return Err(invalid(
+                "llm_mia.bootstrap",
+                line,
+                "one replicate cannot give an interval; use 0 (none) or at least 2".into(),
+            ));
+        }
+        if llm.members == llm.nonmembers {
+            return Err(invalid(
+                "llm_mia.nonmembers",
+                line,
+                format!(
+                    "members and non-members are the same split `{}`",
+                    llm.members
+                ),
+            ));
+        }
+        if let Some(bad) = llm
+            .attacks
+            .iter()
+            .flatten()
+            .find(|a| !crate::mia::llm::LLM_ATTACKS.contains(&a.as_str()))
+        {
+            return Err(invalid(
+                "llm_mia.attacks",
+                line,
+                format!(
+                    "unknown attack `{bad}` (known: {})",
+                    crate::mia::llm::LLM_ATTACKS.join(", ")
+                ),
+            ));
+        }
+    }
+    if let Some(fq) = &file.forget_quality {
+        let line = table_line(source, "forget_quality");
+        let confidence = *fq.confidence.get_ref();
+        if !(confidence > 0.0 && confidence < 1.0) {
+            return Err(invalid(
+                "forget_quality.confidence",
+                line_of(source, fq.confidence.span().start).max(line),
+                format!("{confidence} is not in (0, 1)"),
+            ));
+        }
+        if !(fq.delta > 0.0 && fq.delta < 1.0) {
+            return Err(invalid(
+                "forget_quality.delta",
+                line,
+                format!("{} is not in (0, 1)", fq.delta),
+            ));
+        }
+        if let Some(e) = fq.claim_epsilon
+            && !(e.is_finite() && e > 0.0)
+        {
+            return Err(invalid(
+                "forget_quality.claim_epsilon",
+                line,
+                format!("{e} is not a finite number > 0"),
+            ));
+        }
+        if fq.unlearned.dirs().is_empty() || fq.retrained.dirs().is_empty() {
+            return Err(invalid(
+                "forget_quality.unlearned",
+                line,
+                "at least one unlearned and one retrained bundle are needed".into(),
+            ));
+        }
     }
     if let Some(epsilon) = &file.epsilon {
         let line = table_line(source, "epsilon");

@@ -148,6 +148,13 @@ pub struct AuditReport {
     pub mia: Option<MiaFinding>,
     /// U-LiRA against the mechanism (`[ulira]`), in the same layout as `mia`.
     pub ulira: Option<MiaFinding>,
+    /// Language-model attacks (`[llm_mia]`), in the same layout as `mia` plus PrivLeak; absent
+    /// when the plan has no `[llm_mia]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm_mia: Option<super::llm::LlmMiaFinding>,
+    /// TOFU's forget quality (`[forget_quality]`); absent when the plan has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forget_quality: Option<super::llm::ForgetQualityFinding>,
     pub certificate: Option<Certificate>,
     pub mechanism: Option<MechanismRun>,
     pub epsilon: Option<crate::audit::EpsilonAudit>,
@@ -418,6 +425,26 @@ impl Finding for AuditReport {
             ));
             out.push_str(&ulira.gaps_table().markdown());
             out.push_str(&format!("\n{}\n", ulira.controls_note()));
+        }
+        if let Some(llm) = &self.llm_mia {
+            out.push_str(&format!(
+                "\n## Membership inference on a language model ({} vs {}, k = {})\n\n",
+                llm.mia.members, llm.mia.nonmembers, llm.k
+            ));
+            let mut leak = Table::new(vec!["attack", "PrivLeak (MUSE)"]);
+            for (attack, value) in &llm.privleak {
+                leak.row(vec![attack.clone(), fmt_number(*value)]);
+            }
+            out.push_str(&leak.markdown());
+            out.push_str(&format!(
+                "\nAUC gap to retraining, family-wise confidence {}:\n\n",
+                fmt_number(llm.mia.family_confidence)
+            ));
+            out.push_str(&llm.mia.gaps_table().markdown());
+        }
+        if let Some(fq) = &self.forget_quality {
+            out.push_str("\n## Forget quality (TOFU)\n\n");
+            out.push_str(&super::llm::forget_quality_table(&fq.finding).markdown());
         }
         if let Some(ordering) = &self.sanity_ordering {
             out.push_str("\n## Sanity ordering d(r, r′) ≤ d(u, r) ≤ d(o, r)\n\n");

@@ -34,6 +34,8 @@ pub enum Metric {
     CertificateEpsilon,
     /// The certified empirical ε lower bound (`epsilon`).
     EpsilonLowerBound,
+    /// TOFU's forget quality, the KS p-value (`forget_quality`, `docs/llm.md` §4).
+    ForgetQuality,
     /// `<distance>.fraction_moved` = 1 − d(u, r) / d(o, r) for a `compare` distance
     /// (`compare`; docs/verdicts.md §Distances and the noise floor).
     FractionMoved(Box<Metric>),
@@ -63,6 +65,7 @@ impl Metric {
             "mia.max_auc_gap" => Metric::MiaMaxAucGap,
             "certificate.epsilon" => Metric::CertificateEpsilon,
             "epsilon.lower_bound" => Metric::EpsilonLowerBound,
+            "forget_quality" => Metric::ForgetQuality,
             _ => {
                 if let Some(s) = split("kl.") {
                     Metric::Kl(s)
@@ -91,6 +94,7 @@ impl Metric {
             Metric::MiaMaxAucGap => "mia.max_auc_gap".into(),
             Metric::CertificateEpsilon => "certificate.epsilon".into(),
             Metric::EpsilonLowerBound => "epsilon.lower_bound".into(),
+            Metric::ForgetQuality => "forget_quality".into(),
             Metric::FractionMoved(inner) => format!("{}.fraction_moved", inner.name()),
         }
     }
@@ -101,6 +105,7 @@ impl Metric {
             Metric::MiaMaxAucGap => "mia",
             Metric::CertificateEpsilon => "certify",
             Metric::EpsilonLowerBound => "epsilon",
+            Metric::ForgetQuality => "forget_quality",
             _ => "compare",
         }
     }
@@ -234,7 +239,10 @@ fn unproducible(metric: &Metric, evidence: &Producible) -> Option<String> {
         Metric::AccuracyGap(split) => split_of(split, &evidence.output_splits, "outputs")
             .or_else(|| split_of(split, &evidence.label_splits, "labels")),
         Metric::FractionMoved(inner) => unproducible(inner, evidence),
-        Metric::MiaMaxAucGap | Metric::CertificateEpsilon | Metric::EpsilonLowerBound => None,
+        Metric::MiaMaxAucGap
+        | Metric::CertificateEpsilon
+        | Metric::EpsilonLowerBound
+        | Metric::ForgetQuality => None,
     }
 }
 
@@ -250,6 +258,7 @@ pub(super) fn validate_rules(
         "mia" => file.mia.is_some(),
         "certify" => file.certify.is_some(),
         "epsilon" => file.epsilon.is_some(),
+        "forget_quality" => file.forget_quality.is_some(),
         _ => false,
     };
     // Rules are array-of-tables; the header line of rule i is the i-th `[[rule]]`.
@@ -335,6 +344,7 @@ pub(super) fn validate_rules(
                 let check = *check.get_ref();
                 let needs: &[(&str, bool)] = match check {
                     Check::MiaIndistinguishable => &[("mia", file.mia.is_some())],
+                    Check::LlmMiaIndistinguishable => &[("llm_mia", file.llm_mia.is_some())],
                     Check::ClaimNotViolated => &[("epsilon", file.epsilon.is_some())],
                     Check::UliraIndistinguishable => &[("ulira", file.ulira.is_some())],
                     Check::CertificateCoversClaim => &[(

@@ -74,6 +74,8 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
             .is_some_and(|c| c.retrained_again.is_some()),
         plan.mia.is_some(),
         plan.certify.is_some(),
+        plan.llm_mia.is_some(),
+        plan.forget_quality.is_some(),
     ]
     .iter()
     .filter(|x| **x)
@@ -308,12 +310,29 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
         timed("ulira", started);
     }
 
+    let mut llm_mia = None;
+    if let Some(llm_plan) = &plan.llm_mia {
+        progress.step("llm_mia");
+        let started = Instant::now();
+        llm_mia = Some(super::llm::run_llm_mia(llm_plan, file.plan.seed)?);
+        timed("llm_mia", started);
+    }
+    let mut forget_quality = None;
+    if let Some(fq_plan) = &plan.forget_quality {
+        progress.step("forget_quality");
+        let started = Instant::now();
+        forget_quality = Some(super::llm::run_forget_quality(fq_plan, file.plan.seed)?);
+        timed("forget_quality", started);
+    }
+
     progress.step("rules");
     let findings = crate::verdict::Findings {
         comparison: comparison.as_ref(),
         ordering: ordering.as_ref(),
         mia: mia.as_ref(),
         ulira: ulira.as_ref(),
+        llm_mia: llm_mia.as_ref(),
+        forget_quality: forget_quality.as_ref(),
         certificate: certificate.as_ref(),
         epsilon: epsilon.as_ref(),
         mechanism: mechanism_run.as_ref(),
@@ -342,6 +361,8 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
         sanity_ordering: ordering,
         mia,
         ulira,
+        llm_mia,
+        forget_quality,
         certificate,
         mechanism: mechanism_run,
         epsilon,
@@ -377,6 +398,29 @@ fn input_digests(plan: &Plan) -> Result<Vec<InputDigest>, PlanError> {
             }
         }
     }
+    // LLM bundles of [llm_mia] / [forget_quality].
+    let mut llm_dirs: Vec<&super::typed::EvidencePath> = Vec::new();
+    if let Some(l) = &plan.llm_mia {
+        llm_dirs.extend([&l.unlearned, &l.retrained]);
+        llm_dirs.extend(l.original.as_ref());
+    }
+    if let Some(f) = &plan.forget_quality {
+        llm_dirs.extend(f.unlearned.iter().chain(&f.retrained));
+    }
+    for bundle in llm_dirs {
+        for name in [
+            crate::io::llm::TOKEN_LOGPROBS,
+            crate::io::llm::TOKEN_MASK,
+            crate::io::llm::TOKEN_VOCAB_STATS,
+            crate::io::llm::TEXT_ZLIB,
+            crate::io::llm::ANSWER_LOSSES,
+        ] {
+            let relative = format!("{}/{name}", bundle.written.trim_end_matches('/'));
+            if plan.resolve(&relative).is_file() && !files.contains(&relative) {
+                files.push(relative);
+            }
+        }
+    }
     let data = evidence.mechanism.as_ref().map(|m| m.data.clone());
     for single in [
         &evidence.labels,
@@ -404,7 +448,7 @@ fn input_digests(plan: &Plan) -> Result<Vec<InputDigest>, PlanError> {
 }
 
 /// Shared-bin histogram of two score lists (non-finite scores are excluded upstream).
-pub(super) fn histogram(
+pub(crate) fn histogram(
     split: &str,
     unlearned: &[f64],
     retrained: &[f64],

@@ -17,6 +17,10 @@ pub struct PlanFile {
     pub certify: Option<CertifySpec>,
     pub epsilon: Option<EpsilonSpec>,
     pub ulira: Option<UliraSpec>,
+    /// `[llm_mia]`: language-model attacks on LLM bundles (`docs/llm.md`).
+    pub llm_mia: Option<LlmMiaSpec>,
+    /// `[forget_quality]`: TOFU's forget quality on LLM bundles (`docs/llm.md`).
+    pub forget_quality: Option<ForgetQualitySpec>,
     #[serde(default, rename = "rule")]
     pub rules: Vec<RuleSpec>,
 }
@@ -181,6 +185,81 @@ fn default_margin() -> f64 {
     crate::defaults::MARGIN
 }
 
+fn default_holdout() -> String {
+    "holdout".into()
+}
+
+fn default_k() -> f64 {
+    0.2
+}
+
+fn default_delta() -> f64 {
+    1e-5
+}
+
+/// `[llm_mia]`: LOSS, zlib, Min-K %, Min-K %++ on LLM bundles (directories relative to the
+/// plan), PrivLeak and the gap to the retrained model (`docs/llm.md` §2–§3).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmMiaSpec {
+    pub unlearned: String,
+    pub retrained: String,
+    /// The original model: positive control of the gap verdict.
+    pub original: Option<String>,
+    #[serde(default = "default_forget")]
+    pub members: String,
+    #[serde(default = "default_holdout")]
+    pub nonmembers: String,
+    #[serde(default = "default_k")]
+    pub k: f64,
+    /// Equivalence margin in AUC of `llm_mia_indistinguishable` (`docs/verdicts.md`).
+    #[serde(default = "default_margin")]
+    pub margin: f64,
+    /// Default: loss and min_k, plus zlib / min_k_plus_plus when their files are present.
+    pub attacks: Option<Vec<String>>,
+    #[serde(default = "default_confidence")]
+    pub confidence: Spanned<f64>,
+    #[serde(default = "default_bootstrap")]
+    pub bootstrap: usize,
+    #[serde(default = "default_fprs")]
+    pub fprs: Vec<f64>,
+}
+
+/// One directory or a list of directories (several runs).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    /// The directories, in order.
+    pub fn dirs(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(d) => vec![d.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// `[forget_quality]`: TOFU's truth ratio and forget quality on LLM bundles' answer losses, the
+/// paired interval, and the per-example ε audit over several runs (`docs/llm.md` §4).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForgetQualitySpec {
+    pub unlearned: OneOrMany,
+    pub retrained: OneOrMany,
+    #[serde(default = "default_forget")]
+    pub split: String,
+    #[serde(default = "default_confidence")]
+    pub confidence: Spanned<f64>,
+    /// Claimed ε of the per-example ε audit (several runs); omitted: bound only.
+    pub claim_epsilon: Option<f64>,
+    #[serde(default = "default_delta")]
+    pub delta: f64,
+}
+
 /// Certified mechanisms whose certificate a plan can compute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -248,6 +327,8 @@ pub struct RuleSpec {
 pub enum Check {
     /// Every MIA AUC gap to retraining has an interval containing 0.
     MiaIndistinguishable,
+    /// `[llm_mia]`'s gap verdict with its positive control (`docs/llm.md` §3).
+    LlmMiaIndistinguishable,
     /// Both U-LiRA AUC gaps to the retrained twin have intervals containing 0 (`[ulira]`).
     UliraIndistinguishable,
     /// The empirical ε lower bound does not exceed the claimed ε (`[epsilon]`).
@@ -264,6 +345,7 @@ impl Check {
     pub fn name(self) -> &'static str {
         match self {
             Check::MiaIndistinguishable => "mia_indistinguishable",
+            Check::LlmMiaIndistinguishable => "llm_mia_indistinguishable",
             Check::UliraIndistinguishable => "ulira_indistinguishable",
             Check::ClaimNotViolated => "claim_not_violated",
             Check::CertificateCoversClaim => "certificate_covers_claim",

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use super::schema::{EpsilonSpec, MiaSpec, UliraSpec};
+use super::schema::{EpsilonSpec, ForgetQualitySpec, LlmMiaSpec, MiaSpec, UliraSpec};
 use crate::certify::gaussian::Calibration;
 use crate::evidence::Claim;
 use crate::mechanisms::MechanismOptions;
@@ -44,6 +44,23 @@ pub struct MiaPlan {
     /// The original model, when the evidence has one (positive control).
     pub original: Option<EvidencePath>,
     pub output_kind: OutputKind,
+}
+
+/// `[llm_mia]`: its options and the LLM bundles it attacks.
+#[derive(Debug, Clone)]
+pub struct LlmMiaPlan {
+    pub spec: LlmMiaSpec,
+    pub unlearned: EvidencePath,
+    pub retrained: EvidencePath,
+    pub original: Option<EvidencePath>,
+}
+
+/// `[forget_quality]`: its options and the runs of each side.
+#[derive(Debug, Clone)]
+pub struct ForgetQualityPlan {
+    pub spec: ForgetQualitySpec,
+    pub unlearned: Vec<EvidencePath>,
+    pub retrained: Vec<EvidencePath>,
 }
 
 /// `[certify]`: which certificate, with its required parameter, at the claim's δ.

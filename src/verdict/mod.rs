@@ -39,8 +39,9 @@ pub fn evaluate_rules(plan: &Plan, findings: &Findings) -> (Vec<RuleResult>, Out
     (rules, verdict)
 }
 
-/// Rules whose pass means only "not refuted": `claim_not_violated` and an `at_most` bound on
-/// the ε lower bound. They can fail a plan, never pass it alone.
+/// Rules whose pass means only "not refuted": `claim_not_violated`, an `at_most` bound on the
+/// ε lower bound, and a bound on TOFU's forget quality (a p-value). They can fail a plan,
+/// never pass it alone.
 fn refutation_only(rule: &Rule) -> bool {
     matches!(
         rule,
@@ -48,6 +49,12 @@ fn refutation_only(rule: &Rule) -> bool {
             | Rule::Threshold {
                 metric: Metric::EpsilonLowerBound,
                 bound: Bound::AtMost(_),
+            }
+            // TOFU's forget quality is a KS p-value: a large one only fails to reject "same
+            // distribution", it never shows it (docs/llm.md).
+            | Rule::Threshold {
+                metric: Metric::ForgetQuality,
+                ..
             }
     )
 }
@@ -129,6 +136,8 @@ fn metric_value(
                     .unwrap_or_else(|| "accuracy needs evidence.labels".into())),
             }
         }
+        // Read from the [forget_quality] finding in `evaluate`.
+        Metric::ForgetQuality => Err("[forget_quality] did not run".into()),
         Metric::FractionMoved(inner) => {
             let comparison = comparison.ok_or("[compare] did not run")?;
             let d_u = metric_value(inner, Some(comparison), None, None, None)?;
@@ -177,55 +186,64 @@ pub struct Findings<'a> {
     pub certificate: Option<&'a Certificate>,
     pub epsilon: Option<&'a EpsilonAudit>,
     pub mechanism: Option<&'a MechanismRun>,
+    pub llm_mia: Option<&'a crate::plan::llm::LlmMiaFinding>,
+    pub forget_quality: Option<&'a crate::plan::llm::ForgetQualityFinding>,
 }
 
 fn evaluate(rule: &Rule, plan: &Plan, f: &Findings) -> RuleResult {
     let description = rule.describe();
     match rule {
         Rule::Threshold { metric, bound } => {
-            let (value, value_reason, outcome) =
-                match metric_value(metric, f.comparison, f.mia, f.certificate, f.epsilon) {
-                    Err(reason) => (
-                        None,
-                        Some(reason.clone()),
-                        Outcome::Inconclusive {
-                            reason: format!("{}: cannot be computed: {reason}", metric.name()),
-                        },
-                    ),
-                    Ok(value) => {
-                        let holds = match bound {
-                            Bound::AtMost(x) => value <= *x,
-                            Bound::AtLeast(x) => value >= *x,
-                        };
-                        let outcome = if holds {
-                            Outcome::Pass
-                        } else {
-                            Outcome::Fail {
-                                reason: format!(
-                                    "{} = {} violates {description}",
-                                    metric.name(),
-                                    against(*bound, value)
-                                ),
-                            }
-                        };
-                        // Distance rules are judged against the original and the noise floor;
-                        // the MIA gap and the ε bound against their own controls.
-                        let outcome = match f.comparison {
-                            Some(c) => distance_rule_outcome(metric, *bound, c, outcome),
-                            None => outcome,
-                        };
-                        let outcome = match (metric, f.mia, f.epsilon) {
-                            (Metric::MiaMaxAucGap, Some(mia), _) => {
-                                mia_gap_rule_outcome(mia, *bound)
-                            }
-                            (Metric::EpsilonLowerBound, _, Some(audit)) => {
-                                epsilon_bound_rule_outcome(audit, *bound, outcome)
-                            }
-                            _ => outcome,
-                        };
-                        (Some(value), None, outcome)
-                    }
-                };
+            let computed = match metric {
+                Metric::ForgetQuality => match f.forget_quality {
+                    None => Err("[forget_quality] did not run".to_string()),
+                    Some(fq) => fq
+                        .finding
+                        .forget_quality
+                        .ok_or_else(|| fq.finding.ks.reason.clone().unwrap_or_default()),
+                },
+                _ => metric_value(metric, f.comparison, f.mia, f.certificate, f.epsilon),
+            };
+            let (value, value_reason, outcome) = match computed {
+                Err(reason) => (
+                    None,
+                    Some(reason.clone()),
+                    Outcome::Inconclusive {
+                        reason: format!("{}: cannot be computed: {reason}", metric.name()),
+                    },
+                ),
+                Ok(value) => {
+                    let holds = match bound {
+                        Bound::AtMost(x) => value <= *x,
+                        Bound::AtLeast(x) => value >= *x,
+                    };
+                    let outcome = if holds {
+                        Outcome::Pass
+                    } else {
+                        Outcome::Fail {
+                            reason: format!(
+                                "{} = {} violates {description}",
+                                metric.name(),
+                                against(*bound, value)
+                            ),
+                        }
+                    };
+                    // Distance rules are judged against the original and the noise floor;
+                    // the MIA gap and the ε bound against their own controls.
+                    let outcome = match f.comparison {
+                        Some(c) => distance_rule_outcome(metric, *bound, c, outcome),
+                        None => outcome,
+                    };
+                    let outcome = match (metric, f.mia, f.epsilon) {
+                        (Metric::MiaMaxAucGap, Some(mia), _) => mia_gap_rule_outcome(mia, *bound),
+                        (Metric::EpsilonLowerBound, _, Some(audit)) => {
+                            epsilon_bound_rule_outcome(audit, *bound, outcome)
+                        }
+                        _ => outcome,
+                    };
+                    (Some(value), None, outcome)
+                }
+            };
             RuleResult {
                 rule: description,
                 metric: Some(metric.name()),
@@ -259,6 +277,17 @@ fn evaluate_check(check: Check, plan: &Plan, f: &Findings) -> (Option<f64>, Outc
         Check::MiaIndistinguishable => match mia {
             Some(mia) => (None, mia.outcome.clone()),
             None => inconclusive("[mia] did not run".into()),
+        },
+        Check::LlmMiaIndistinguishable => match f.llm_mia {
+            Some(llm) => (
+                llm.mia
+                    .gaps
+                    .iter()
+                    .map(|g| g.auc_gap.abs())
+                    .reduce(f64::max),
+                llm.mia.outcome.clone(),
+            ),
+            None => inconclusive("[llm_mia] did not run".into()),
         },
         Check::UliraIndistinguishable => match f.ulira {
             Some(ulira) => (ulira.gaps.first().map(|g| g.auc_gap), ulira.outcome.clone()),
