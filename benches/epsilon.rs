@@ -22,10 +22,11 @@ fn main() {
 
 fn gaussian(n: usize, d: usize, shift: f64, seed: u64) -> SampleSet {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    SampleSet {
-        source: "bench".into(),
-        values: Array2::from_shape_fn((n, d), |_| shift + rng.sample::<f64, _>(StandardNormal)),
-    }
+    SampleSet::new(
+        "bench",
+        Array2::from_shape_fn((n, d), |_| shift + rng.sample::<f64, _>(StandardNormal)),
+    )
+    .unwrap()
 }
 
 fn scalar_data() -> &'static (SampleSet, SampleSet) {

@@ -9,10 +9,7 @@ use unlearn_audit::io::SampleSet;
 use unlearn_audit::stats::normal_quantile;
 
 fn set(values: Array2<f64>) -> SampleSet {
-    SampleSet {
-        source: "test".into(),
-        values,
-    }
+    SampleSet::new("test", values).unwrap()
 }
 
 /// Perfectly separated runs: every unlearned value far above every retrained one (distinct

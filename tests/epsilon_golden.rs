@@ -66,7 +66,7 @@ fn neurips_2023_score_matches_numpy_port_of_released_metric() {
             .unwrap();
     let u = load_sample_set(&dir.join("neurips_unlearned.npy")).unwrap();
     let r = load_sample_set(&dir.join("neurips_retrained.npy")).unwrap();
-    let eps = neurips_2023_epsilons(u.values.view(), r.values.view());
+    let eps = neurips_2023_epsilons(u.values().view(), r.values().view());
     let want: Vec<f64> = golden["per_example_epsilon"]
         .as_array()
         .unwrap()

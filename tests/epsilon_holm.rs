@@ -12,12 +12,13 @@ use unlearn_audit::io::SampleSet;
 /// `n` runs × one column per shift: column e is N(shifts[e], 1).
 fn runs(n: usize, shifts: &[f64], seed: u64) -> SampleSet {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    SampleSet {
-        source: format!("synthetic-{seed}").into(),
-        values: Array2::from_shape_fn((n, shifts.len()), |(_, e)| {
+    SampleSet::new(
+        format!("synthetic-{seed}"),
+        Array2::from_shape_fn((n, shifts.len()), |(_, e)| {
             shifts[e] + rng.sample::<f64, _>(StandardNormal)
         }),
-    }
+    )
+    .unwrap()
 }
 
 fn options(correction: ExampleCorrection) -> AuditOptions {
@@ -64,9 +65,12 @@ fn holm_finds_at_least_bonferroni_and_each_extra_example_is_justified() {
     // rejected at a level ≤ α/(d − |Holm| + 1), so it must exceed the claim there; the final
     // round ran at α/(d − |Holm|) and rejected nothing, so no remaining example exceeds it.
     let alone = |e: usize, level: f64| {
-        let column = |s: &SampleSet| SampleSet {
-            source: s.source.clone(),
-            values: s.values.slice(ndarray::s![.., e..e + 1]).to_owned(),
+        let column = |s: &SampleSet| {
+            SampleSet::new(
+                s.source(),
+                s.values().slice(ndarray::s![.., e..e + 1]).to_owned(),
+            )
+            .unwrap()
         };
         let options = AuditOptions {
             confidence: 1.0 - level,

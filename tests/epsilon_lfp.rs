@@ -193,9 +193,12 @@ fn deterministic_across_thread_counts() {
 /// End to end through `audit_epsilon`: JSON fields present and meaningful.
 #[test]
 fn audit_epsilon_reports_lfp() {
-    let to_set = |v: Vec<f64>| SampleSet {
-        source: "synthetic".into(),
-        values: Array2::from_shape_vec((v.len(), 1), v).unwrap(),
+    let to_set = |v: Vec<f64>| {
+        SampleSet::new(
+            "synthetic",
+            Array2::from_shape_vec((v.len(), 1), v).unwrap(),
+        )
+        .unwrap()
     };
     let u = to_set(sample(2000, Family::Gaussian(SIGMA_EPSILON_4), true, 8));
     let r = to_set(sample(2000, Family::Gaussian(SIGMA_EPSILON_4), false, 9));
@@ -443,9 +446,12 @@ fn oracle_threshold(mu: f64, n: usize) -> f64 {
 #[test]
 #[ignore]
 fn full_comparison() {
-    let to_set = |v: &[f64]| SampleSet {
-        source: "synthetic".into(),
-        values: Array2::from_shape_vec((v.len(), 1), v.to_vec()).unwrap(),
+    let to_set = |v: &[f64]| {
+        SampleSet::new(
+            "synthetic",
+            Array2::from_shape_vec((v.len(), 1), v.to_vec()).unwrap(),
+        )
+        .unwrap()
     };
     let seeds: u64 = std::env::var("LFP_COMPARE_SEEDS")
         .ok()

@@ -39,10 +39,11 @@ fn sample(n: usize, family: Family, shift: f64, scale: f64, seed: u64, stream: u
     let values: Vec<f64> = (0..n)
         .map(|_| shift + scale * draw(&mut rng, family))
         .collect();
-    SampleSet {
-        source: format!("synthetic-{stream}").into(),
-        values: Array2::from_shape_vec((n, 1), values).unwrap(),
-    }
+    SampleSet::new(
+        format!("synthetic-{stream}"),
+        Array2::from_shape_vec((n, 1), values).unwrap(),
+    )
+    .unwrap()
 }
 
 fn audit(u: &SampleSet, r: &SampleSet, claim: Option<f64>, selection: Selection) -> EpsilonAudit {

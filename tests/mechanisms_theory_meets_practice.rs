@@ -66,14 +66,8 @@ fn audit_options(
     )
     .unwrap();
     let report = audit_epsilon(
-        &SampleSet {
-            source: "unlearned".into(),
-            values: samples.unlearned,
-        },
-        &SampleSet {
-            source: "retrained".into(),
-            values: samples.retrained,
-        },
+        &SampleSet::new("unlearned", samples.unlearned).unwrap(),
+        &SampleSet::new("retrained", samples.retrained).unwrap(),
         &claim,
         &AuditOptions::default(),
     )

@@ -73,7 +73,7 @@ fn manifest_carries_certificate_seed_and_data_digest() {
         "d7ff1341011182b7af3733b201a919cea2ffe00f25ff23ba48c5e791daffb498"
     );
     let unlearned = unlearn_audit::io::load_sample_set(&out.join("unlearned.npy")).unwrap();
-    assert_eq!(unlearned.values.shape(), &[4, 2]);
+    assert_eq!(unlearned.values().shape(), &[4, 2]);
 }
 
 fn assert_exit_2(output: std::process::Output, needle: &str) {
@@ -172,7 +172,7 @@ fn external_runs_collect_resume_and_report_failures() {
     );
     let unlearned = unlearn_audit::io::load_sample_set(&out.join("unlearned")).unwrap();
     assert_eq!(
-        unlearned.values,
+        unlearned.values(),
         ndarray::array![[1.0, 2.0], [1.0, 2.0], [1.0, 2.0]]
     );
     // Resume: existing runs are skipped, two more trials run.

@@ -684,16 +684,21 @@ fn check_side(
     if set.n_trials() < required {
         return Err(AuditError::TooFewSamples {
             side,
-            source_name: set.source.display().to_string(),
+            source_name: set.source().display().to_string(),
             n: set.n_trials(),
             required,
             why,
         });
     }
-    if let Some((index, &value)) = set.values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+    if let Some((index, &value)) = set
+        .values()
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !v.is_finite())
+    {
         return Err(AuditError::NonFinite {
             side,
-            source_name: set.source.display().to_string(),
+            source_name: set.source().display().to_string(),
             trial: index / set.dim(),
             column: index % set.dim(),
             value,
@@ -1216,9 +1221,9 @@ pub fn audit_epsilon(
     options.check()?;
     if unlearned.dim() != retrained.dim() {
         return Err(AuditError::DimensionMismatch {
-            unlearned_source: unlearned.source.display().to_string(),
+            unlearned_source: unlearned.source().display().to_string(),
             unlearned_dim: unlearned.dim(),
-            retrained_source: retrained.source.display().to_string(),
+            retrained_source: retrained.source().display().to_string(),
             retrained_dim: retrained.dim(),
         });
     }
@@ -1256,8 +1261,8 @@ pub fn audit_epsilon(
     let delta = claim.delta();
     let alpha = 1.0 - options.confidence;
     let core = core_audit(
-        unlearned.values.view(),
-        retrained.values.view(),
+        unlearned.values().view(),
+        retrained.values().view(),
         delta,
         alpha,
         options,
@@ -1378,8 +1383,8 @@ pub fn audit_epsilon(
                 ),
                 (Some(c), ExampleCorrection::Holm) => {
                     let (list, rounds) = holm_exceeding(
-                        unlearned.values.view(),
-                        retrained.values.view(),
+                        unlearned.values().view(),
+                        retrained.values().view(),
                         bounds,
                         c,
                         delta,
@@ -1390,7 +1395,8 @@ pub fn audit_epsilon(
                 }
             };
             let neurips_2023 = if options.neurips_score {
-                let eps = neurips_2023_epsilons(unlearned.values.view(), retrained.values.view());
+                let eps =
+                    neurips_2023_epsilons(unlearned.values().view(), retrained.values().view());
                 let score = neurips_2023_forget_score(&eps, unlearned.n_trials());
                 Some(NeuripsReport {
                     label: "estimate, not a bound (NeurIPS 2023 unlearning challenge metric)",
@@ -1419,8 +1425,8 @@ pub fn audit_epsilon(
         let n = retrained.n_trials();
         let perm = permutation(n, options.seed, STREAM_NULL);
         let half = n / 2;
-        let first = retrained.values.select(Axis(0), &perm[..half]);
-        let second = retrained.values.select(Axis(0), &perm[half..]);
+        let first = retrained.values().select(Axis(0), &perm[..half]);
+        let second = retrained.values().select(Axis(0), &perm[half..]);
         let null = core_audit(first.view(), second.view(), delta, alpha, options)?;
         Some(NullCalibration {
             epsilon_lower_bound: null.epsilon_lower_bound,
@@ -1513,8 +1519,8 @@ pub fn audit_epsilon(
         per_example,
         null_calibration,
         mode_guidance: mode_guidance(
-            unlearned.values.view(),
-            retrained.values.view(),
+            unlearned.values().view(),
+            retrained.values().view(),
             claim,
             options,
         )?,

@@ -11,12 +11,42 @@ use super::IoError;
 #[derive(Debug, Clone, PartialEq)]
 pub struct SampleSet {
     /// Where the samples came from (for messages and provenance).
-    pub source: PathBuf,
+    source: PathBuf,
     /// `[n_trials, d]`, every value finite.
-    pub values: Array2<f64>,
+    values: Array2<f64>,
 }
 
 impl SampleSet {
+    /// A sample set from `[n_trials, d]` values, validated: at least one trial and one column,
+    /// every value finite (the error names `source`, the trial and the column). The only way to
+    /// build one, so every audit receives evidence it can use.
+    pub fn new(source: impl Into<PathBuf>, values: Array2<f64>) -> Result<SampleSet, IoError> {
+        let source = source.into();
+        if values.nrows() == 0 || values.ncols() == 0 {
+            return Err(IoError::invalid(
+                &source,
+                "samples",
+                format!("empty sample set (shape {:?})", values.shape()),
+            ));
+        }
+        if let Some((index, value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            let (row, col) = (index / values.ncols(), index % values.ncols());
+            return Err(IoError::invalid(
+                &source,
+                "samples",
+                format!("non-finite value {value} at trial {row}, column {col}"),
+            ));
+        }
+        Ok(SampleSet { source, values })
+    }
+    /// Where the samples came from.
+    pub fn source(&self) -> &Path {
+        &self.source
+    }
+    /// The `[n_trials, d]` values, every one finite.
+    pub fn values(&self) -> &Array2<f64> {
+        &self.values
+    }
     /// Number of trials (rows).
     pub fn n_trials(&self) -> usize {
         self.values.nrows()
@@ -54,25 +84,7 @@ pub fn load_sample_set(path: &Path) -> Result<SampleSet, IoError> {
             }
         }
     };
-    if values.nrows() == 0 || values.ncols() == 0 {
-        return Err(IoError::invalid(
-            path,
-            "samples",
-            format!("empty sample set (shape {:?})", values.shape()),
-        ));
-    }
-    if let Some((index, value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-        let (row, col) = (index / values.ncols(), index % values.ncols());
-        return Err(IoError::invalid(
-            path,
-            "samples",
-            format!("non-finite value {value} at trial {row}, column {col}"),
-        ));
-    }
-    Ok(SampleSet {
-        source: path.to_path_buf(),
-        values,
-    })
+    SampleSet::new(path, values)
 }
 
 fn load_directory(dir: &Path) -> Result<Array2<f64>, IoError> {

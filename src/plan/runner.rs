@@ -266,7 +266,7 @@ pub fn run_plan(plan: &Plan, progress: &dyn PlanProgress) -> Result<AuditReport,
         )
         .map_err(|e| analysis_error("epsilon", e))?;
         let run_means = |set: &crate::io::SampleSet| -> Vec<f64> {
-            set.values
+            set.values()
                 .rows()
                 .into_iter()
                 .map(|row| row.iter().sum::<f64>() / row.len() as f64)
@@ -557,14 +557,10 @@ fn sample_mechanism(
     Ok((
         run,
         (
-            crate::io::SampleSet {
-                source: source("unlearned"),
-                values: runs.unlearned,
-            },
-            crate::io::SampleSet {
-                source: source("retrained"),
-                values: runs.retrained,
-            },
+            crate::io::SampleSet::new(source("unlearned"), runs.unlearned)
+                .map_err(|e| analysis_error("evidence.mechanism", e))?,
+            crate::io::SampleSet::new(source("retrained"), runs.retrained)
+                .map_err(|e| analysis_error("evidence.mechanism", e))?,
         ),
     ))
 }
