@@ -751,11 +751,13 @@ pub fn forget_quality(
                 options.split
             )));
         }
-        let matrix =
-            |side: &[(Vec<f64>, Vec<f64>)], source: &std::path::Path| crate::io::SampleSet {
-                source: source.to_path_buf(),
-                values: ndarray::Array2::from_shape_fn((side.len(), n), |(run, i)| side[run].1[i]),
-            };
+        let matrix = |side: &[(Vec<f64>, Vec<f64>)], source: &std::path::Path| {
+            crate::io::SampleSet::new(
+                source,
+                ndarray::Array2::from_shape_fn((side.len(), n), |(run, i)| side[run].1[i]),
+            )
+            .map_err(|e| ForgetQualityError::Runs(e.to_string()))
+        };
         let audit_options = crate::audit::AuditOptions {
             confidence: options.confidence,
             per_example: true,
@@ -763,8 +765,8 @@ pub fn forget_quality(
             ..crate::audit::AuditOptions::default()
         };
         let audit = crate::audit::audit_epsilon(
-            &matrix(&u, &unlearned[0].source),
-            &matrix(&r, &retrained[0].source),
+            &matrix(&u, &unlearned[0].source)?,
+            &matrix(&r, &retrained[0].source)?,
             &options.claim,
             &audit_options,
         )?;
