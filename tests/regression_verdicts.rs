@@ -139,7 +139,6 @@ at_most = 0.02
         Some(2),
         "stderr: {}",
         String::from_utf8_lossy(&output.stderr)
-
     );
 }
 
@@ -537,5 +536,5 @@ mod mia_power {
         assert!(markdown.contains("Positive control"), "{markdown}");
         let html = std::fs::read_to_string(out.path().join("report.html")).unwrap();
         assert!(html.contains("Positive control") && html.contains("power"));
-}
+    }
 }
