@@ -464,8 +464,9 @@ impl MiaReport {
     }
 }
 
-/// The gaps with their equivalence verdicts and controls as a Markdown table.
-pub fn gaps_markdown(gaps: &[AttackGap]) -> String {
+/// The gaps with their equivalence verdicts and positive controls as a table (one layout for
+/// the `mia` command and plan reports).
+pub fn gaps_table(gaps: &[AttackGap]) -> Table {
     let with_control = gaps.iter().any(|g| g.positive_control.is_some());
     let mut header = vec![
         "attack",
@@ -514,6 +515,12 @@ pub fn gaps_markdown(gaps: &[AttackGap]) -> String {
         }
         table.row(row);
     }
+    table
+}
+
+/// The gaps with their equivalence verdicts and controls as a Markdown table.
+pub fn gaps_markdown(gaps: &[AttackGap]) -> String {
+    let table = gaps_table(gaps);
     let mut text = table.markdown();
     if let Some(margin) = gaps.iter().find_map(|g| g.margin) {
         text.push_str(&format!(

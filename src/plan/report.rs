@@ -230,49 +230,7 @@ impl AuditReport {
 impl MiaFinding {
     /// The AUC gaps with each attack's verdict and positive control as a table.
     pub fn gaps_table(&self) -> Table {
-        let with_control = self.gaps.iter().any(|g| g.positive_control.is_some());
-        let mut header = vec![
-            "attack",
-            "AUC unlearned",
-            "AUC retrained",
-            "gap",
-            "gap interval",
-            "verdict",
-        ];
-        if with_control {
-            header.extend(["AUC original", "control gap interval", "power"]);
-        }
-        let mut table = Table::new(header);
-        let interval = |ci: Option<&crate::mia::Interval>| {
-            ci.map(|ci| format!("[{}, {}]", fmt_number(ci.lower), fmt_number(ci.upper)))
-                .unwrap_or_else(|| "—".into())
-        };
-        for gap in &self.gaps {
-            let mut row = vec![
-                gap.attack.clone(),
-                fmt_number(gap.unlearned_auc),
-                fmt_number(gap.retrained_auc),
-                fmt_number(gap.auc_gap),
-                interval(gap.auc_gap_ci.as_ref()),
-                gap.verdict.unwrap_or("—").to_string(),
-            ];
-            if with_control {
-                match &gap.positive_control {
-                    Some(c) => row.extend([
-                        fmt_number(c.original_auc),
-                        interval(c.auc_gap_ci.as_ref()),
-                        match c.has_power {
-                            Some(true) => "yes".into(),
-                            Some(false) => "no".into(),
-                            None => "not shown".into(),
-                        },
-                    ]),
-                    None => row.extend(["—".into(), "—".into(), "—".into()]),
-                }
-            }
-            table.row(row);
-        }
-        table
+        crate::mia::analysis::gaps_table(&self.gaps)
     }
 
     /// One paragraph: the margin, the positive control and the sample-size estimates.
