@@ -585,9 +585,6 @@ fn distance_rule_outcome(
     }
 }
 
-/// `value` with 4 significant digits, rounded so that its relation to `bound` survives the
-/// rounding: a value that meets "≤ x" is rounded down and one that violates it up (and the
-/// reverse for "≥ x"), so a reason never shows a number on the wrong side of its threshold.
 /// `mia.max_auc_gap` against a threshold t is the equivalence test of
 /// `mia_indistinguishable` with margin t, judged on the gap *intervals*, never on the point
 /// gaps alone, and only for attacks that have power on the original (docs/verdicts.md
@@ -684,6 +681,9 @@ fn epsilon_bound_rule_outcome(audit: &EpsilonAudit, bound: Bound, outcome: Outco
     }
 }
 
+/// `value` with 4 significant digits, rounded so that its relation to `bound` survives the
+/// rounding: a value that meets "≤ x" is rounded down and one that violates it up (and the
+/// reverse for "≥ x"), so a reason never shows a number on the wrong side of its threshold.
 fn against(bound: Bound, value: f64) -> String {
     let up = match bound {
         Bound::AtMost(x) => value > x,
