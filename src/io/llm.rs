@@ -151,18 +151,9 @@ impl LlmBundle {
                 &[n, t],
                 &format!("{TOKEN_LOGPROBS} `{split}`"),
             )?;
-            let m = m.to_bool().map_err(|e| match e {
-                IoError::Invalid {
-                    path,
-                    array,
-                    message,
-                } => IoError::Invalid {
-                    path,
-                    array,
-                    message: format!("{message} (the mask must be bool or 0/1)"),
-                },
-                other => other,
-            })?;
+            let m = m
+                .to_bool()
+                .map_err(|e| with_hint(e, "the mask must be bool or 0/1"))?;
             m.iter().copied().collect()
         } else {
             vec![true; n * t]
@@ -275,18 +266,9 @@ impl LlmBundle {
             &[tokens.n],
             &format!("the rows of {TOKEN_LOGPROBS} `{split}`"),
         )?;
-        let values = raw.to_i64().map_err(|e| match e {
-            IoError::Invalid {
-                path,
-                array,
-                message,
-            } => IoError::Invalid {
-                path,
-                array,
-                message: format!("{message} (zlib lengths are integers)"),
-            },
-            other => other,
-        })?;
+        let values = raw
+            .to_i64()
+            .map_err(|e| with_hint(e, "zlib lengths are integers"))?;
         values
             .iter()
             .enumerate()
@@ -363,5 +345,21 @@ impl LlmBundle {
             ));
         }
         Ok((correct, wrong))
+    }
+}
+
+/// Appends `hint` to an invalid-array message (other errors pass through unchanged).
+fn with_hint(error: IoError, hint: &str) -> IoError {
+    match error {
+        IoError::Invalid {
+            path,
+            array,
+            message,
+        } => IoError::Invalid {
+            path,
+            array,
+            message: format!("{message} ({hint})"),
+        },
+        other => other,
     }
 }
